@@ -1,0 +1,21 @@
+# GRIDS: redundant cis-regulatory element sets from single-cell multiome data.
+# Thin entry point: the logic lives in the grids package (src/grids), the rules in workflow/rules.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+
+
+rule all:
+    input:
+        simulated_sample_targets(),
+    default_target: True

@@ -1,0 +1,153 @@
+"""Checks on the workflow configuration that JSON schema cannot express.
+
+The Snakefile validates ``config/config.yaml`` and the sample sheet against the schemas in
+``workflow/schemas`` first (types, ranges, enums, defaults); the functions here then check
+cross-key rules and files, and raise :class:`ConfigError` with the offending key named.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "ConfigError",
+    "SAMPLE_FILE_COLUMNS",
+    "check_config",
+    "read_samples",
+    "check_samples",
+    "read_targets",
+    "simulated_sample_files",
+]
+
+SAMPLE_FILE_COLUMNS = ("fragments", "bam", "atac_matrix", "rna", "cell_types")
+ATAC_COLUMNS = ("fragments", "bam", "atac_matrix")
+SIMULATED_ROOT = "results/simulated"
+
+
+class ConfigError(ValueError):
+    """A configuration value or input file is unusable; the message names the key and file."""
+
+
+def simulated_sample_files(sample: str) -> dict[str, str]:
+    """Sample-sheet columns the simulator fills for ``sample`` (the paths it writes)."""
+    root = f"{SIMULATED_ROOT}/{sample}"
+    return {
+        "fragments": f"{root}/fragments.tsv.gz",
+        "rna": f"{root}/filtered_feature_bc_matrix.h5",
+        "cell_types": f"{root}/cell_types.tsv",
+        "gtf": f"{root}/genes.gtf",
+        "chrom_sizes": f"{root}/chrom.sizes",
+    }
+
+
+def _simulated_paths(config: Mapping[str, Any]) -> set[str]:
+    """Every path the simulate rules will produce (exempt from existence checks)."""
+    from .simulate import cell_type_names, make_params
+
+    samples = config.get("simulate", {}).get("samples", [])
+    if not samples:
+        return set()
+    sim = config["simulate"]
+    n_types = make_params(sim.get("preset", "demo"), sim.get("seed", 0), **sim.get("overrides", {})).n_cell_types
+    paths: set[str] = set()
+    for sample in samples:
+        paths.update(simulated_sample_files(sample).values())
+        paths.update(f"{SIMULATED_ROOT}/{sample}/hic/{ct}.cool" for ct in cell_type_names(n_types))
+    return {str(Path(p)) for p in paths}
+
+
+def _require_file(path: str, key: str, produced: Collection[str]) -> None:
+    if not path:
+        raise ConfigError(f"config key {key}: a path is required")
+    if str(Path(path)) not in produced and not Path(path).exists():
+        raise ConfigError(f"config key {key}: file not found: {path}")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Cross-key checks on a schema-validated config (defaults already filled in)."""
+    split = config["split"]
+    total = split["train"] + split["val"] + split["test"]
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ConfigError(
+            f"config key split: train + val + test must sum to 1, got "
+            f"{split['train']} + {split['val']} + {split['test']} = {total:g}"
+        )
+    sim = config["simulate"]
+    if sim["samples"]:
+        from .simulate import make_params
+
+        try:
+            make_params(sim["preset"], sim["seed"], **sim["overrides"])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"config key simulate: {err}") from err
+    produced = _simulated_paths(config)
+    genome = config["genome"]
+    _require_file(genome["gtf"], "genome.gtf", produced)
+    _require_file(genome["chrom_sizes"], "genome.chrom_sizes", produced)
+    if genome["blacklist"]:
+        _require_file(genome["blacklist"], "genome.blacklist", produced)
+    for cell_type, path in config["hic"]["files"].items():
+        _require_file(path, f"hic.files.{cell_type}", produced)
+
+
+def read_samples(path: str | Path) -> pd.DataFrame:
+    """Read the sample sheet (TSV) as strings; missing cells become NaN for schema validation."""
+    if not Path(path).exists():
+        raise ConfigError(f"config key samples: sample sheet not found: {path}")
+    frame = pd.read_csv(path, sep="\t", dtype=str, comment="#", skip_blank_lines=True)
+    if "sample" not in frame.columns:
+        raise ConfigError(f"{path}: no 'sample' column (columns: {', '.join(frame.columns)})")
+    unknown = sorted(set(frame.columns) - {"sample", *SAMPLE_FILE_COLUMNS})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown column(s) {unknown}; allowed: sample, {', '.join(SAMPLE_FILE_COLUMNS)}"
+        )
+    return frame
+
+
+def check_samples(samples: pd.DataFrame, config: Mapping[str, Any], path: str | Path) -> pd.DataFrame:
+    """Check a schema-validated sample sheet; return it indexed by sample with "" for empty cells."""
+    samples = samples.copy()
+    for column in SAMPLE_FILE_COLUMNS:
+        if column not in samples.columns:
+            samples[column] = ""
+    samples = samples.fillna("")
+    if samples.empty:
+        raise ConfigError(f"{path}: the sample sheet lists no samples")
+    duplicated = samples["sample"][samples["sample"].duplicated()].unique()
+    if len(duplicated):
+        raise ConfigError(f"{path}: sample name(s) listed twice: {', '.join(duplicated)}")
+    missing_sim = sorted(set(config["simulate"]["samples"]) - set(samples["sample"]))
+    if missing_sim:
+        raise ConfigError(f"config key simulate.samples: {missing_sim} not in the sample sheet {path}")
+    produced = _simulated_paths(config)
+    for row in samples.itertuples(index=False):
+        if not any(getattr(row, column) for column in ATAC_COLUMNS):
+            raise ConfigError(f"{path}: sample {row.sample!r} needs one of the columns {', '.join(ATAC_COLUMNS)}")
+        for column in SAMPLE_FILE_COLUMNS:
+            value = getattr(row, column)
+            if value and str(Path(value)) not in produced and not Path(value).exists():
+                raise ConfigError(f"{path}: sample {row.sample!r}, column {column!r}: file not found: {value}")
+    return samples.set_index("sample", drop=False)
+
+
+def read_targets(path: str | Path) -> pd.DataFrame:
+    """Read config/targets.tsv (columns cell_type, gene)."""
+    if not Path(path).exists():
+        raise ConfigError(f"config key targets: file not found: {path}")
+    frame = pd.read_csv(path, sep="\t", dtype=str, comment="#")
+    missing = {"cell_type", "gene"} - set(frame.columns)
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {sorted(missing)}; expected cell_type and gene")
+    if frame.empty:
+        raise ConfigError(f"{path}: no targets listed")
+    duplicated = frame[frame.duplicated(["cell_type", "gene"])]
+    if len(duplicated):
+        pairs = ", ".join(f"{r.cell_type}/{r.gene}" for r in duplicated.itertuples())
+        raise ConfigError(f"{path}: target(s) listed twice: {pairs}")
+    return frame

@@ -1,0 +1,227 @@
+"""Readers and writers for the file formats the workflow exchanges.
+
+Every writer goes through :func:`atomic_output`: data is written to a temporary file
+next to the target and renamed into place only when complete, so a crash never leaves
+a partial output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = [
+    "atomic_output",
+    "write_tsv",
+    "read_chrom_sizes",
+    "write_chrom_sizes",
+    "write_gtf",
+    "write_10x_h5",
+    "FragmentsWriter",
+]
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike, *companions: str) -> Iterator[Path]:
+    """Yield a temporary path; on success rename it (and ``path+suffix`` companions) to ``path``.
+
+    ``companions`` are suffixes of files written next to the temporary file (e.g. ``".tbi"``)
+    that must be moved together with it. On error every temporary file is removed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        mode = 0o666 & ~_current_umask()
+        for file in (tmp, *(Path(f"{tmp}{s}") for s in companions)):
+            if file.exists():
+                os.chmod(file, mode)
+        for suffix in companions:
+            os.replace(f"{tmp}{suffix}", f"{target}{suffix}")
+        os.replace(tmp, target)
+    finally:
+        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in companions)):
+            leftover.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_tsv(frame: pd.DataFrame, path: PathLike, *, header: bool = True) -> None:
+    """Write a tab-separated table atomically (no index)."""
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, header=header)
+
+
+def read_chrom_sizes(path: PathLike) -> dict[str, int]:
+    """Read a UCSC ``chrom.sizes`` file into an ordered dict, with clear errors."""
+    sizes: dict[str, int] = {}
+    with open(path) as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 2 or not fields[1].isdigit():
+                raise ValueError(f"{path}: line {lineno}: expected '<chrom>\\t<length>', got {line.strip()!r}")
+            if fields[0] in sizes:
+                raise ValueError(f"{path}: line {lineno}: chromosome {fields[0]!r} listed twice")
+            sizes[fields[0]] = int(fields[1])
+    if not sizes:
+        raise ValueError(f"{path}: no chromosomes found")
+    return sizes
+
+
+def write_chrom_sizes(sizes: dict[str, int], path: PathLike) -> None:
+    """Write a UCSC ``chrom.sizes`` file."""
+    write_tsv(pd.DataFrame({"chrom": list(sizes), "size": list(sizes.values())}), path, header=False)
+
+
+def write_gtf(records: pd.DataFrame, path: PathLike, *, source: str = "grids") -> None:
+    """Write GTF lines from a frame with chrom, feature, start (1-based), end, strand, attributes."""
+    out = pd.DataFrame(
+        {
+            "seqname": records["chrom"],
+            "source": source,
+            "feature": records["feature"],
+            "start": records["start"],
+            "end": records["end"],
+            "score": ".",
+            "strand": records["strand"],
+            "frame": ".",
+            "attribute": records["attributes"],
+        }
+    )
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as handle:
+            handle.write("##description: simulated annotation written by grids\n")
+            handle.write("##format: gtf\n")
+            out.to_csv(handle, sep="\t", index=False, header=False, quoting=3)
+
+
+def write_10x_h5(
+    counts: sp.spmatrix,
+    barcodes: Sequence[str],
+    feature_ids: Sequence[str],
+    feature_names: Sequence[str],
+    path: PathLike,
+    *,
+    genome: str,
+    intervals: Sequence[str] | None = None,
+    feature_type: str = "Gene Expression",
+) -> None:
+    """Write a Cell Ranger (v3+) ``filtered_feature_bc_matrix.h5``.
+
+    ``counts`` is cells x features. The file stores features x barcodes CSC as Cell Ranger
+    does, and is readable by ``scanpy.read_10x_h5`` and ``pegasusio.read_input``.
+    """
+    import h5py
+
+    matrix = sp.csr_matrix(counts, dtype=np.int32)  # cells x features == CSC of features x cells
+    matrix.sort_indices()
+    n_cells, n_features = matrix.shape
+
+    def fixed(values: Sequence[str]) -> np.ndarray:
+        return np.array([v.encode() for v in values], dtype=f"S{max(1, max((len(v) for v in values), default=1))}")
+
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w", track_order=False) as h5:
+            h5.attrs["filetype"] = "matrix"
+            h5.attrs["version"] = 2
+            group = h5.create_group("matrix")
+            opts = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+            group.create_dataset("barcodes", data=fixed(list(barcodes)))
+            group.create_dataset("data", data=matrix.data.astype(np.int32), chunks=True, **opts)
+            group.create_dataset("indices", data=matrix.indices.astype(np.int64), chunks=True, **opts)
+            group.create_dataset("indptr", data=matrix.indptr.astype(np.int64))
+            group.create_dataset("shape", data=np.array([n_features, n_cells], dtype=np.int32))
+            features = group.create_group("features")
+            tag_keys = ["genome"] + (["interval"] if intervals is not None else [])
+            features.create_dataset("_all_tag_keys", data=fixed(tag_keys))
+            features.create_dataset("feature_type", data=fixed([feature_type] * n_features))
+            features.create_dataset("genome", data=fixed([genome] * n_features))
+            features.create_dataset("id", data=fixed(list(feature_ids)))
+            features.create_dataset("name", data=fixed(list(feature_names)))
+            if intervals is not None:
+                features.create_dataset("interval", data=fixed(list(intervals)))
+
+
+class FragmentsWriter:
+    """Stream 10x fragments (chrom, start, end, barcode, count) to a bgzipped, tabix-indexed file.
+
+    Chunks must arrive in the final sort order (chromosome blocks in order, sorted by start
+    within each). The file and its ``.tbi`` appear only when :meth:`close` succeeds.
+    """
+
+    def __init__(self, path: PathLike, header: Sequence[str] = ()) -> None:
+        import pysam
+
+        self.path = Path(path)
+        self._atomic = atomic_output(self.path, ".tbi")
+        self._tmp = self._atomic.__enter__()
+        self._handle = pysam.BGZFile(str(self._tmp), "wb")
+        self._closed = False
+        for line in header:
+            self._handle.write(f"# {line}\n".encode())
+
+    def write(self, chrom: str, starts: np.ndarray, ends: np.ndarray, barcodes: np.ndarray, counts: np.ndarray) -> None:
+        """Append one sorted block of fragments; ``barcodes`` is an array of strings."""
+        if len(starts) == 0:
+            return
+        buffer = io.StringIO()
+        pd.DataFrame({"c": chrom, "s": starts, "e": ends, "b": barcodes, "n": counts}).to_csv(
+            buffer, sep="\t", header=False, index=False
+        )
+        self._handle.write(buffer.getvalue().encode())
+
+    def close(self) -> None:
+        """Finish the bgzip stream, build the tabix index and move both into place."""
+        import pysam
+
+        if self._closed:
+            return
+        self._closed = True
+        self._handle.close()
+        try:
+            pysam.tabix_index(str(self._tmp), preset="bed", force=True, index=f"{self._tmp}.tbi")
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        if not self._closed:
+            self._closed = True
+            self._handle.close()
+            err = RuntimeError("aborted")
+            with contextlib.suppress(RuntimeError):
+                self._atomic.__exit__(RuntimeError, err, None)
+
+    def __enter__(self) -> FragmentsWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -7,7 +7,9 @@ cross-key rules and files, and raise :class:`ConfigError` with the offending key
 
 from __future__ import annotations
 
+import io
 import math
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pandas as pd
 __all__ = [
     "ConfigError",
     "SAMPLE_FILE_COLUMNS",
+    "SAMPLE_NAME_PATTERN",
     "check_config",
     "read_samples",
     "check_samples",
@@ -26,6 +29,9 @@ __all__ = [
 
 SAMPLE_FILE_COLUMNS = ("fragments", "bam", "atac_matrix", "rna", "cell_types")
 ATAC_COLUMNS = ("fragments", "bam", "atac_matrix")
+# Same pattern as workflow/schemas/samples.schema.yaml; checked before the schema so the message
+# names the sample and says why ("#" joins sample and barcode in cell names).
+SAMPLE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SIMULATED_ROOT = "results/simulated"
 
 
@@ -68,6 +74,17 @@ def _require_file(path: str, key: str, produced: Collection[str]) -> None:
         raise ConfigError(f"config key {key}: file not found: {path}")
 
 
+def _read_tsv(path: str | Path) -> pd.DataFrame:
+    """Read a TSV as strings, skipping blank lines and lines that start with "#".
+
+    pandas' ``comment="#"`` would also cut a line at a "#" inside a cell, silently turning the
+    sample name "a#b" into "a" and dropping the rest of its row.
+    """
+    lines = Path(path).read_text().splitlines(keepends=True)
+    kept = "".join(line for line in lines if not line.lstrip().startswith("#"))
+    return pd.read_csv(io.StringIO(kept), sep="\t", dtype=str, skip_blank_lines=True)
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Cross-key checks on a schema-validated config (defaults already filled in)."""
     split = config["split"]
@@ -99,9 +116,15 @@ def read_samples(path: str | Path) -> pd.DataFrame:
     """Read the sample sheet (TSV) as strings; missing cells become NaN for schema validation."""
     if not Path(path).exists():
         raise ConfigError(f"config key samples: sample sheet not found: {path}")
-    frame = pd.read_csv(path, sep="\t", dtype=str, comment="#", skip_blank_lines=True)
+    frame = _read_tsv(path)
     if "sample" not in frame.columns:
         raise ConfigError(f"{path}: no 'sample' column (columns: {', '.join(frame.columns)})")
+    bad_names = [name for name in frame["sample"].dropna() if not re.match(SAMPLE_NAME_PATTERN, name)]
+    if bad_names:
+        raise ConfigError(
+            f"{path}: column 'sample': invalid sample name(s) {bad_names}; use letters, digits, _ . - "
+            "only (cell barcodes become '{sample}#{barcode}')"
+        )
     unknown = sorted(set(frame.columns) - {"sample", *SAMPLE_FILE_COLUMNS})
     if unknown:
         raise ConfigError(
@@ -140,7 +163,7 @@ def read_targets(path: str | Path) -> pd.DataFrame:
     """Read config/targets.tsv (columns cell_type, gene)."""
     if not Path(path).exists():
         raise ConfigError(f"config key targets: file not found: {path}")
-    frame = pd.read_csv(path, sep="\t", dtype=str, comment="#")
+    frame = _read_tsv(path)
     missing = {"cell_type", "gene"} - set(frame.columns)
     if missing:
         raise ConfigError(f"{path}: missing column(s) {sorted(missing)}; expected cell_type and gene")

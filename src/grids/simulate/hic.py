@@ -23,6 +23,19 @@ def _creation_date() -> str:
     return pd.Timestamp(epoch, unit="s").strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
+def _restamp(path) -> None:
+    """Replace cooler's wall-clock creation date, copying into a fresh file so no stale bytes remain."""
+    import h5py
+
+    fresh = f"{path}.restamp"
+    with h5py.File(path, "r") as src, h5py.File(fresh, "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = _creation_date() if key == "creation-date" else value
+        for name in src:
+            src.copy(src[name], dst, name=name)
+    os.replace(fresh, path)
+
+
 def loop_pixels(model: RegulatoryModel, cell_type: str) -> pd.DataFrame:
     """Planted loops: one per direct enhancer / redundant CRE, anchored at its gene's TSS.
 
@@ -90,7 +103,6 @@ def _chrom_pixels(
 def write_hic_cool(model: RegulatoryModel, cell_type: str, path: str | os.PathLike) -> None:
     """Write a balanced ``.cool`` for one cell type (autosomes only; chrM has no Hi-C)."""
     import cooler
-    import h5py
 
     params = model.params
     k = model.cell_types.index(cell_type)
@@ -120,6 +132,5 @@ def write_hic_cool(model: RegulatoryModel, cell_type: str, path: str | os.PathLi
         # Only cis contacts are simulated, so balance per chromosome; strong loop anchors
         # slow ICE down, hence the higher iteration cap.
         cooler.balance_cooler(cooler.Cooler(str(tmp)), store=True, cis_only=True, max_iters=1000)
-        with h5py.File(tmp, "r+") as h5:
-            h5.attrs["creation-date"] = _creation_date()
+        _restamp(tmp)
     log.info("hic %s: %d bins, %d pixels, %d loops", cell_type, len(bins), len(pixels), len(loops))

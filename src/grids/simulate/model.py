@@ -395,12 +395,24 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
     idx = np.flatnonzero(prom_marker)
     access[idx] = rng.uniform(0.03, 0.12, size=(len(idx), n_types))
     access[idx, marker_k[idx]] = rng.uniform(0.75, 0.92, size=len(idx))
-    distal = np.isin(kind, ["enhancer", "redundant"])
-    specific = distal & ((rng.random(n_cres) < 0.6) | (marker_k >= 0))
-    constitutive = distal & ~specific
+    enhancer = kind == "enhancer"
+    specific = enhancer & ((rng.random(n_cres) < 0.6) | (marker_k >= 0))
+    constitutive = enhancer & ~specific
     access[constitutive] = _constitutive_access(rng, int(constitutive.sum()), n_types, 0.45, 0.8)
     idx = np.flatnonzero(specific)
     access[idx] = _specific_access(rng, len(idx), n_types, (0.55, 0.85), (0.01, 0.05), 2, marker_k[idx])
+    # Shadow enhancers: members of a redundant group are open in the same cell types, and open
+    # often, so any one member usually keeps the gene on.
+    for _, rows in cres.index[kind == "redundant"].groupby(cres["group"][kind == "redundant"]).items():
+        rows = np.asarray(rows)
+        k = marker_k[rows[0]]
+        if k < 0 and rng.random() < 0.4:
+            on_types = np.arange(n_types)
+        else:
+            on_types = _specific_access(rng, 1, n_types, (1.0, 1.0), (0.0, 0.0), 2,
+                                        np.array([k]))[0].nonzero()[0]
+        access[rows] = rng.uniform(0.01, 0.05, size=(len(rows), n_types))
+        access[np.ix_(rows, on_types)] = rng.uniform(0.8, 0.95, size=(len(rows), len(on_types)))
     orphan = kind == "orphan"
     orphan_const = orphan & (rng.random(n_cres) < 0.3)
     orphan_spec = orphan & ~orphan_const

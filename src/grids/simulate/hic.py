@@ -65,39 +65,47 @@ def loop_pixels(model: RegulatoryModel, cell_type: str) -> pd.DataFrame:
 def _chrom_pixels(
     rng: np.random.Generator, n_bins: int, params, bias: np.ndarray, loops: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Poisson contacts for one chromosome: power-law decay x bin biases x loop boosts."""
+    """Poisson contacts for one chromosome: power-law decay x bin biases x loop boosts.
+
+    Pixels within ``hic_max_distance`` are drawn one by one; the sparse long-range tail
+    beyond it is drawn contact by contact. The tail matters: without it the matrix is a
+    band, and iterative correction mixes (converges) very slowly along the chromosome.
+    """
+    c0, decay = params.hic_contacts_per_bin, params.hic_decay
     max_diag = min(n_bins - 1, params.hic_max_distance // params.hic_bin_size)
     diag_len = n_bins - np.arange(max_diag + 1)
     offsets = np.concatenate([[0], np.cumsum(diag_len)])
     bin1 = np.concatenate([np.arange(n) for n in diag_len])
-    dist = np.repeat(np.arange(max_diag + 1), diag_len)
-    bin2 = bin1 + dist
-    expected = params.hic_contacts_per_bin * (dist + 1.0) ** (-params.hic_decay) * bias[bin1] * bias[bin2]
+    bin2 = bin1 + np.repeat(np.arange(max_diag + 1), diag_len)
+    expected = c0 * (bin2 - bin1 + 1.0) ** (-decay) * bias[bin1] * bias[bin2]
     # Loops: strong where the CRE is open in this cell type, faint elsewhere.
     boost = np.where(loops["active"].to_numpy(), params.hic_loop_strength, 0.25 * params.hic_loop_strength)
     l1, l2 = loops["bin1"].to_numpy(), loops["bin2"].to_numpy()
     near = (l2 - l1) <= max_diag
-    if near.any():
-        flat = offsets[l2[near] - l1[near]] + l1[near]
-        factor = np.ones_like(expected)
-        np.maximum.at(factor, flat, 1.0 + boost[near])
-        expected *= factor
-    far = pd.DataFrame({"b1": l1[~near], "b2": l2[~near], "boost": boost[~near]}).groupby(["b1", "b2"]).max()
-    if len(far):
-        d = (far.index.get_level_values("b2") - far.index.get_level_values("b1")).to_numpy()
-        b1 = far.index.get_level_values("b1").to_numpy()
-        b2 = far.index.get_level_values("b2").to_numpy()
-        far_expected = (
-            params.hic_contacts_per_bin * (d + 1.0) ** (-params.hic_decay) * bias[b1] * bias[b2]
-            * (1.0 + far["boost"].to_numpy())
-        )
-        bin1 = np.concatenate([bin1, b1])
-        bin2 = np.concatenate([bin2, b2])
-        expected = np.concatenate([expected, far_expected])
-    counts = rng.poisson(expected)
-    keep = counts > 0
-    order = np.lexsort((bin2[keep], bin1[keep]))
-    return bin1[keep][order], bin2[keep][order], counts[keep][order]
+    factor = np.ones_like(expected)
+    np.maximum.at(factor, offsets[l2[near] - l1[near]] + l1[near], 1.0 + boost[near])
+    counts = rng.poisson(expected * factor)
+
+    # Long-range tail: distances drawn from the decay law, positions uniform, thinned by bias.
+    far_d = np.arange(max_diag + 1, n_bins)
+    weight = (n_bins - far_d) * (far_d + 1.0) ** (-decay)
+    n_far = rng.poisson(c0 * weight.sum()) if len(far_d) else 0
+    d = rng.choice(far_d, size=n_far, p=weight / weight.sum()) if n_far else np.zeros(0, np.int64)
+    f1 = (rng.random(n_far) * (n_bins - d)).astype(np.int64)
+    f2 = f1 + d
+    accept = rng.random(n_far) < bias[f1] * bias[f2] / bias.max() ** 2
+    # Loops beyond the band add their boost on top of the tail.
+    far_loops = pd.DataFrame({"b1": l1[~near], "b2": l2[~near], "boost": boost[~near]}).groupby(["b1", "b2"]).max()
+    lb1 = far_loops.index.get_level_values("b1").to_numpy(dtype=np.int64)
+    lb2 = far_loops.index.get_level_values("b2").to_numpy(dtype=np.int64)
+    loop_counts = rng.poisson(c0 * (lb2 - lb1 + 1.0) ** (-decay) * bias[lb1] * bias[lb2] * far_loops["boost"].to_numpy())
+
+    key = np.concatenate([bin1 * n_bins + bin2, f1[accept] * n_bins + f2[accept], lb1 * n_bins + lb2])
+    value = np.concatenate([counts, np.ones(int(accept.sum()), np.int64), loop_counts])
+    keep = value > 0
+    pixel, inverse = np.unique(key[keep], return_inverse=True)  # sorted by (bin1, bin2)
+    total = np.bincount(inverse, weights=value[keep]).astype(np.int64)
+    return pixel // n_bins, pixel % n_bins, total
 
 
 def write_hic_cool(model: RegulatoryModel, cell_type: str, path: str | os.PathLike) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,6 @@ class SimulationParams:
     hic_loop_strength: float = 4.0
     # Barcodes come from one seeded "whitelist", as in 10x, so samples can collide.
     barcode_whitelist_size: int = 20_000
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {
@@ -103,10 +102,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_cell_types": 8,
         "n_markers_per_type": 10,
         "n_orphan_cres": 115_000,
-        "orphan_open_scale": 0.45,
+        "orphan_open_scale": 0.2,
         "cells_per_sample": 5133,
         "empty_droplets_per_sample": 8000,
-        "fragments_per_open_cre": 1.0,
+        "fragments_per_open_cre": 0.5,
         "median_umis": 4000.0,
         "hic_bin_size": 25_000,
         "hic_contacts_per_bin": 40.0,
@@ -119,7 +118,7 @@ def make_params(preset: str = "demo", seed: int = 0, **overrides: Any) -> Simula
     """Build parameters from a named preset, a seed and keyword overrides."""
     if preset not in PRESETS:
         raise ValueError(f"simulate.preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    known = {f.name for f in dataclasses.fields(SimulationParams)}
+    known = {f.name for f in dataclasses.fields(SimulationParams)} - {"seed"}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"simulate.overrides: unknown parameter(s) {unknown}; known: {sorted(known)}")

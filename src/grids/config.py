@@ -24,7 +24,6 @@ __all__ = [
     "read_samples",
     "check_samples",
     "read_targets",
-    "simulated_sample_files",
 ]
 
 SAMPLE_FILE_COLUMNS = ("fragments", "bam", "atac_matrix", "rna", "cell_types")
@@ -39,32 +38,17 @@ class ConfigError(ValueError):
     """A configuration value or input file is unusable; the message names the key and file."""
 
 
-def simulated_sample_files(sample: str) -> dict[str, str]:
-    """Sample-sheet columns the simulator fills for ``sample`` (the paths it writes)."""
-    root = f"{SIMULATED_ROOT}/{sample}"
-    return {
-        "fragments": f"{root}/fragments.tsv.gz",
-        "rna": f"{root}/filtered_feature_bc_matrix.h5",
-        "cell_types": f"{root}/cell_types.tsv",
-        "gtf": f"{root}/genes.gtf",
-        "chrom_sizes": f"{root}/chrom.sizes",
-    }
-
-
 def _simulated_paths(config: Mapping[str, Any]) -> set[str]:
     """Every path the simulate rules will produce (exempt from existence checks)."""
-    from .simulate import cell_type_names, make_params
+    from .simulate import cell_type_names, make_params, sample_output_files
 
     samples = config.get("simulate", {}).get("samples", [])
     if not samples:
         return set()
     sim = config["simulate"]
     n_types = make_params(sim.get("preset", "demo"), sim.get("seed", 0), **sim.get("overrides", {})).n_cell_types
-    paths: set[str] = set()
-    for sample in samples:
-        paths.update(simulated_sample_files(sample).values())
-        paths.update(f"{SIMULATED_ROOT}/{sample}/hic/{ct}.cool" for ct in cell_type_names(n_types))
-    return {str(Path(p)) for p in paths}
+    cell_types = cell_type_names(n_types)
+    return {str(Path(p)) for sample in samples for p in sample_output_files(f"{SIMULATED_ROOT}/{sample}", cell_types)}
 
 
 def _require_file(path: str, key: str, produced: Collection[str]) -> None:

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
-from grids.simulate import cell_type_names, make_params, sample_output_paths
+from grids.simulate import cell_type_names, make_params, sample_output_files, sample_output_paths
 
 
 def _load_inputs():
@@ -44,8 +44,8 @@ def simulated_files(sample):
 
 def simulated_sample_targets():
     """All simulator outputs of all simulated samples (a flat list)."""
-    files = []
-    for sample in SIMULATED_SAMPLES:
-        for value in simulated_files(sample).values():
-            files.extend(value if isinstance(value, list) else [value])
-    return files
+    return [
+        path
+        for sample in SIMULATED_SAMPLES
+        for path in sample_output_files(f"results/simulated/{sample}", simulated_cell_types())
+    ]

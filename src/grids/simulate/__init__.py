@@ -3,7 +3,7 @@
 from .model import LINK_KINDS, MITO_GENES, RegulatoryModel, build_regulatory_model
 from .hic import loop_pixels, write_hic_cool
 from .params import PRESETS, SimulationParams, cell_type_names, make_params
-from .sample import barcode_whitelist, sample_output_paths, simulate_sample
+from .sample import barcode_whitelist, sample_output_files, sample_output_paths, simulate_sample
 
 __all__ = [
     "LINK_KINDS",
@@ -15,6 +15,7 @@ __all__ = [
     "build_regulatory_model",
     "cell_type_names",
     "make_params",
+    "sample_output_files",
     "sample_output_paths",
     "simulate_sample",
     "loop_pixels",

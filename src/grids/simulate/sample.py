@@ -17,7 +17,7 @@ from .hic import write_hic_cool
 from .model import MITO_GENES, RegulatoryModel, build_regulatory_model
 from .params import SimulationParams, model_seed_sequence, sample_seed_sequence
 
-__all__ = ["simulate_sample", "SampleOutputs", "barcode_whitelist", "sample_output_paths"]
+__all__ = ["simulate_sample", "SampleOutputs", "barcode_whitelist", "sample_output_paths", "sample_output_files"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,14 @@ def sample_output_paths(root: str | Path, cell_types: list[str]) -> dict[str, st
         "markers_json": str(out.truth / "markers.json"),
         "hic": [str(out.hic(c)) for c in cell_types],
     }
+
+
+def sample_output_files(root: str | Path, cell_types: list[str]) -> list[str]:
+    """The same files as :func:`sample_output_paths`, as one flat list."""
+    files: list[str] = []
+    for value in sample_output_paths(root, cell_types).values():
+        files.extend(value if isinstance(value, list) else [value])
+    return files
 
 
 # ------------------------------------------------------------------------------------------------

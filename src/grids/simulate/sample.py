@@ -184,6 +184,26 @@ def _dedupe(bc: np.ndarray, start: np.ndarray, end: np.ndarray, dup: np.ndarray)
     return bc[first], start[first], end[first], np.add.reduceat(dup, first) if len(first) else dup[:0]
 
 
+class _FragmentBatch:
+    """Fragments of one chromosome from several sources, merged and sorted at the end."""
+
+    def __init__(self) -> None:
+        self.barcodes: list[np.ndarray] = []
+        self.starts: list[np.ndarray] = []
+        self.ends: list[np.ndarray] = []
+
+    def add(self, barcodes: np.ndarray, fragments: tuple[np.ndarray, np.ndarray]) -> None:
+        self.barcodes.append(barcodes)
+        self.starts.append(fragments[0])
+        self.ends.append(fragments[1])
+
+    def merged(self, rng: np.random.Generator):
+        """(barcode rank, start, end, read count) sorted, with PCR duplicates merged."""
+        bc = np.concatenate(self.barcodes)
+        dup = rng.geometric(0.6, size=len(bc)).astype(np.int64)
+        return _dedupe(bc, np.concatenate(self.starts), np.concatenate(self.ends), dup)
+
+
 def _simulate_atac(
     model: RegulatoryModel, sample: str, cells: _Cells, fragments_path: Path, progress: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -230,7 +250,7 @@ def _simulate_atac(
             rng = np.random.default_rng(sample_seed_sequence(params.seed, sample, 2, chrom_idx))
             sl = slices[chrom]
             modules = cres["module"].to_numpy()[sl]
-            parts_bc, parts_start, parts_end = [], [], []
+            batch = _FragmentBatch()
             for lo in range(0, n_cells, _CELL_CHUNK):
                 hi = min(lo + _CELL_CHUNK, n_cells)
                 logits = logit_access[sl][:, types[lo:hi]].T + cells.module_noise[lo:hi][:, modules]
@@ -239,24 +259,17 @@ def _simulate_atac(
                 ci, ei = np.nonzero(z)
                 n_frag = rng.poisson(cells.depth[lo + ci] * strength[sl][ei])
                 ci, ei = np.repeat(ci, n_frag), np.repeat(ei, n_frag)
-                start, end = _cre_fragments(rng, centres[sl][ei], halves[sl][ei], chrom_size)
-                parts_bc.append(rank[lo + ci]); parts_start.append(start); parts_end.append(end)
+                batch.add(rank[lo + ci], _cre_fragments(rng, centres[sl][ei], halves[sl][ei], chrom_size))
             n_bg = rng.poisson(background_total * chrom_size / genome_len)
-            start, end = _background_fragments(rng, int(n_bg.sum()), chrom_size)
-            parts_bc.append(rank[np.repeat(np.arange(n_cells), n_bg)]); parts_start.append(start); parts_end.append(end)
+            batch.add(rank[np.repeat(np.arange(n_cells), n_bg)], _background_fragments(rng, int(n_bg.sum()), chrom_size))
             # Empty droplets: ambient fragments, mostly background.
             empties = n_cells + np.arange(len(cells.empty_total))
             e_in = empty_in_split[:, chrom_idx]
             chosen = rng.choice(sl.stop - sl.start, size=int(e_in.sum()), p=ambient[sl] / ambient[sl].sum())
-            start, end = _cre_fragments(rng, centres[sl][chosen], halves[sl][chosen], chrom_size)
-            parts_bc.append(rank[np.repeat(empties, e_in)]); parts_start.append(start); parts_end.append(end)
+            batch.add(rank[np.repeat(empties, e_in)], _cre_fragments(rng, centres[sl][chosen], halves[sl][chosen], chrom_size))
             e_bg = empty_bg_split[:, chrom_idx]
-            start, end = _background_fragments(rng, int(e_bg.sum()), chrom_size)
-            parts_bc.append(rank[np.repeat(empties, e_bg)]); parts_start.append(start); parts_end.append(end)
-
-            bc = np.concatenate(parts_bc)
-            dup = rng.geometric(0.6, size=len(bc)).astype(np.int64)
-            bc, start, end, dup = _dedupe(bc, np.concatenate(parts_start), np.concatenate(parts_end), dup)
+            batch.add(rank[np.repeat(empties, e_bg)], _background_fragments(rng, int(e_bg.sum()), chrom_size))
+            bc, start, end, dup = batch.merged(rng)
             in_cre = fragment_in_intervals(start, end, cres["start"].to_numpy()[sl], cres["end"].to_numpy()[sl])
             n_unique += np.bincount(bc, minlength=n_barcodes)
             n_in += np.bincount(bc[in_cre], minlength=n_barcodes)

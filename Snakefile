@@ -13,9 +13,12 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/atac.smk"
 
 
 rule all:
     input:
         simulated_sample_targets(),
+        "results/atac/atac.h5ad",
+        "results/atac/qc.png",
     default_target: True

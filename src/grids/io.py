@@ -43,7 +43,8 @@ def atomic_output(path: PathLike, *companions: str) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Keep the real extension last: some writers (anndata, cooler) look at it.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -225,3 +226,32 @@ class FragmentsWriter:
             self.close()
         else:
             self.abort()
+
+
+def read_cell_barcodes(path: PathLike, *, modality: str = "rna") -> list[str]:
+    """Cell barcodes of a count matrix without loading the counts.
+
+    Accepts a 10x ``.h5`` (Cell Ranger v3+), ``.h5ad``, ``.h5mu`` (``modality``) or a 10x
+    mtx folder (``barcodes.tsv[.gz]``).
+    """
+    import h5py
+
+    path = Path(path)
+    if path.is_dir():
+        for name in ("barcodes.tsv.gz", "barcodes.tsv"):
+            if (path / name).exists():
+                return pd.read_csv(path / name, header=None, sep="\t")[0].astype(str).tolist()
+        raise ValueError(f"{path}: a 10x mtx folder needs barcodes.tsv(.gz)")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found")
+    suffix = "".join(path.suffixes[-1:]).lower()
+    try:
+        with h5py.File(path, "r") as h5:
+            if suffix == ".h5" and "matrix" in h5:
+                return [b.decode() for b in h5["matrix/barcodes"][:]]
+            group = h5[f"mod/{modality}/obs"] if suffix == ".h5mu" else h5["obs"]
+            index = group.attrs.get("_index", "_index")
+            values = group[index][:]
+            return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    except (OSError, KeyError) as err:
+        raise ValueError(f"{path}: cannot read cell barcodes ({err}); expected a 10x h5, h5ad, h5mu or mtx folder") from err

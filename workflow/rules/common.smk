@@ -49,3 +49,63 @@ def simulated_sample_targets():
         for sample in SIMULATED_SAMPLES
         for path in sample_output_files(f"results/simulated/{sample}", simulated_cell_types())
     ]
+
+
+# ---- ATAC inputs ----------------------------------------------------------------------------
+def atac_mode(sample):
+    """How a sample's ATAC data arrives: fragments, bam, or a precomputed peak matrix."""
+    row = samples.loc[sample]
+    for column in ("fragments", "bam", "atac_matrix"):
+        if row[column]:
+            return column
+    raise WorkflowError(f"sample {sample!r} has no ATAC input")
+
+
+def fragments_file(sample):
+    """The sample's fragments: as given, or converted from its BAM by the workflow."""
+    if atac_mode(sample) == "bam":
+        return f"results/atac/{sample}/fragments.tsv.gz"
+    return samples.loc[sample, "fragments"]
+
+
+def rna_file(sample):
+    return samples.loc[sample, "rna"]
+
+
+def pseudobulks(sample):
+    """Pseudobulk names for peak calling: every cell, plus each cell type when configured."""
+    groups = ["all"]
+    if config["atac"]["call_per_cell_type"]:
+        groups += sample_cell_types(sample)
+    return groups
+
+
+def sample_cell_types(sample):
+    """Cell types in the sample's label file (simulated samples: the simulator's types)."""
+    from grids.atac.stage import safe_group_name
+
+    if sample in SIMULATED_SAMPLES:
+        return [safe_group_name(c) for c in simulated_cell_types()]
+    labels = samples.loc[sample, "cell_types"]
+    if not labels:
+        raise WorkflowError(
+            f"atac.call_per_cell_type is on but sample {sample!r} has no cell_types file in {config['samples']}"
+        )
+    table = pd.read_csv(labels, sep="\t", dtype=str)
+    return sorted({safe_group_name(c) for c in table["cell_type"].dropna()})
+
+
+def narrowpeak_files():
+    return [
+        f"results/atac/{sample}/{sample}.{group}_peaks.narrowPeak"
+        for sample in samples["sample"]
+        for group in pseudobulks(sample)
+    ]
+
+
+ATAC_MODES = {atac_mode(s) for s in samples["sample"]}
+if "atac_matrix" in ATAC_MODES and len(ATAC_MODES) > 1:
+    raise WorkflowError(
+        f"{config['samples']}: samples mix precomputed peak matrices (atac_matrix) with fragments/BAMs; "
+        "give fragments for every sample (peaks are then called jointly) or matrices for every sample"
+    )

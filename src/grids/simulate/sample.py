@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..fragments import merge_duplicate_fragments
 from ..intervals import fragment_in_intervals
 from ..io import FragmentsWriter, write_10x_h5, write_chrom_sizes, write_gtf, write_tsv, atomic_output
 from .hic import write_hic_cool
@@ -102,11 +103,18 @@ def barcode_whitelist(params: SimulationParams) -> np.ndarray:
     return np.char.add(letters.view("S16").ravel().astype(str), "-1")
 
 
+def _truncated(rng: np.random.Generator, values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Values outside [low, high) redrawn uniformly inside it (clipping would pile them on the edges)."""
+    outside = (values < low) | (values >= high)
+    values[outside] = rng.uniform(low, high, int(outside.sum()))
+    return values
+
+
 def _fragment_lengths(rng: np.random.Generator, n: int, mix: tuple[float, float, float]) -> np.ndarray:
     component = rng.choice(3, size=n, p=mix)
-    nfr = np.clip(np.exp(rng.normal(np.log(70), 0.35, n)), 20, 147)
-    mono = np.clip(rng.normal(200, 22, n), 148, 299)
-    di = np.clip(rng.normal(380, 30, n), 300, 550)
+    nfr = _truncated(rng, np.exp(rng.normal(np.log(70), 0.35, n)), 20, 147)
+    mono = _truncated(rng, rng.normal(200, 22, n), 147, 300)
+    di = _truncated(rng, rng.normal(380, 30, n), 300, 550)
     return np.choose(component, [nfr, mono, di]).astype(np.int64)
 
 
@@ -174,16 +182,6 @@ def _draw_cells(model: RegulatoryModel, sample: str, rng: np.random.Generator) -
     )
 
 
-def _dedupe(bc: np.ndarray, start: np.ndarray, end: np.ndarray, dup: np.ndarray):
-    """Sort by (start, end, barcode) and merge identical fragments, summing read counts."""
-    order = np.lexsort((bc, end, start))
-    bc, start, end, dup = bc[order], start[order], end[order], dup[order]
-    new = np.ones(len(bc), dtype=bool)
-    new[1:] = (start[1:] != start[:-1]) | (end[1:] != end[:-1]) | (bc[1:] != bc[:-1])
-    first = np.flatnonzero(new)
-    return bc[first], start[first], end[first], np.add.reduceat(dup, first) if len(first) else dup[:0]
-
-
 class _FragmentBatch:
     """Fragments of one chromosome from several sources, merged and sorted at the end."""
 
@@ -201,7 +199,7 @@ class _FragmentBatch:
         """(barcode rank, start, end, read count) sorted, with PCR duplicates merged."""
         bc = np.concatenate(self.barcodes)
         dup = rng.geometric(0.6, size=len(bc)).astype(np.int64)
-        return _dedupe(bc, np.concatenate(self.starts), np.concatenate(self.ends), dup)
+        return merge_duplicate_fragments(bc, np.concatenate(self.starts), np.concatenate(self.ends), dup)
 
 
 def _simulate_atac(

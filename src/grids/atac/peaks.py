@@ -1,0 +1,176 @@
+"""Peak calling with MACS on pseudobulk Tn5 insertions, and the consensus peak set."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..fragments import iter_fragments
+from ..io import atomic_output
+
+__all__ = [
+    "MACS_DEFAULTS", "PeakCallingError", "call_peaks", "consensus_peaks", "read_peaks_bed", "write_insertions",
+    "write_peaks_bed",
+]
+
+log = logging.getLogger(__name__)
+
+# Standard scATAC settings: each Tn5 cut site becomes a 200 bp window centred on it.
+MACS_DEFAULTS = {"shift": -100, "extsize": 200, "qvalue": 0.01}
+
+
+class PeakCallingError(RuntimeError):
+    """MACS failed or returned nothing usable."""
+
+
+def write_insertions(
+    fragments: str | Path,
+    chrom_sizes: Mapping[str, int],
+    groups: Mapping[str, str],
+    outputs: Mapping[str, str | Path],
+    *,
+    chunk_size: int = 2_000_000,
+    skip_unknown_chroms: bool = False,
+) -> dict[str, int]:
+    """Write the Tn5 insertions (both ends of each fragment) of each barcode group as BED.
+
+    ``groups`` maps barcode -> group (pseudobulk) name; barcodes not in it are ignored.
+    ``outputs`` maps group -> BED path. Returns insertions written per group.
+    """
+    chroms = np.array(list(chrom_sizes), dtype=object)
+    names = sorted(set(outputs))
+    group_index = {name: i for i, name in enumerate(names)}
+    written = dict.fromkeys(names, 0)
+    with contextlib.ExitStack() as stack:
+        handles = []
+        for name in names:
+            tmp = stack.enter_context(atomic_output(outputs[name]))
+            handles.append(stack.enter_context(open(tmp, "w")))
+        for chunk in iter_fragments(fragments, chrom_sizes, chunk_size=chunk_size,
+                                    skip_unknown_chroms=skip_unknown_chroms):
+            lookup = np.array([group_index.get(groups.get(b, ""), -1) for b in chunk.barcodes], dtype=np.int64)
+            group = lookup[chunk.barcode_code]
+            for g in np.unique(group[group >= 0]):
+                rows = group == g
+                position = np.concatenate([chunk.start[rows], chunk.end[rows] - 1])
+                chrom = np.concatenate([chunk.chrom_rank[rows], chunk.chrom_rank[rows]])
+                # MACS sorts its input itself, so chunk order is fine.
+                frame = pd.DataFrame({"c": chroms[chrom], "s": position, "e": position + 1})
+                frame.to_csv(handles[g], sep="\t", header=False, index=False)
+                written[names[g]] += len(frame)
+        for handle in handles:
+            handle.close()
+    return written
+
+
+def _macs_command(caller: str) -> str:
+    executable = shutil.which(caller)
+    if executable is None:
+        hint = "Debian: apt-get install macs" if caller == "macs2" else "pip install macs3"
+        raise PeakCallingError(f"{caller} not found on PATH ({hint})")
+    return executable
+
+
+def call_peaks(
+    insertions: str | Path,
+    outdir: str | Path,
+    name: str,
+    *,
+    genome_size: int | str,
+    caller: str = "macs2",
+    shift: int = MACS_DEFAULTS["shift"],
+    extsize: int = MACS_DEFAULTS["extsize"],
+    qvalue: float = MACS_DEFAULTS["qvalue"],
+) -> Path:
+    """Run ``{caller} callpeak`` on an insertion BED; return the narrowPeak path.
+
+    Raises :class:`PeakCallingError` when MACS fails (its stderr tail is included) or calls
+    no peak.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    command = [
+        _macs_command(caller), "callpeak", "-t", str(insertions), "-f", "BED", "-g", str(genome_size),
+        "-n", name, "--outdir", str(outdir), "--nomodel", "--shift", str(shift), "--extsize", str(extsize),
+        "--keep-dup", "all", "-q", str(qvalue),
+    ]
+    log.info("running: %s", " ".join(command))
+    result = subprocess.run(command, capture_output=True, text=True)
+    for line in (result.stdout + result.stderr).splitlines():
+        log.info("%s: %s", caller, line)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        raise PeakCallingError(f"{caller} failed on {insertions} (exit {result.returncode}):\n{tail}")
+    narrow = outdir / f"{name}_peaks.narrowPeak"
+    if not narrow.exists() or narrow.stat().st_size == 0:
+        raise PeakCallingError(
+            f"{caller} called zero peaks on {insertions} (q < {qvalue}). Too few fragments or cells in "
+            "this pseudobulk? Check the ATAC QC, or raise atac.macs_qvalue."
+        )
+    n = sum(1 for _ in open(narrow))
+    log.info("%s: %d peaks", narrow, n)
+    return narrow
+
+
+def read_peaks_bed(path: str | Path) -> pd.DataFrame:
+    """Read a BED/narrowPeak file's first three columns (plus name when present)."""
+    frame = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str})
+    if frame.shape[1] < 3:
+        raise ValueError(f"{path}: a BED file needs at least 3 columns")
+    out = frame.iloc[:, :3].copy()
+    out.columns = ["chrom", "start", "end"]
+    out["name"] = frame.iloc[:, 3].astype(str) if frame.shape[1] > 3 else ""
+    return out
+
+
+def consensus_peaks(
+    peak_files: Sequence[str | Path],
+    chrom_sizes: Mapping[str, int],
+    *,
+    blacklist: str | Path | None = None,
+    exclude_chromosomes: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Merge peaks of several pseudobulks into one sorted, non-overlapping set.
+
+    Overlapping or touching peaks are merged (bedtools merge), blacklisted regions removed
+    (bedtools subtract -A), peaks on contigs absent from ``chrom_sizes`` or excluded dropped,
+    and the result sorted by the chrom-sizes order, then start. Names are ``chrom:start-end``.
+    """
+    import pybedtools
+
+    frames = [read_peaks_bed(p)[["chrom", "start", "end"]] for p in peak_files]
+    peaks = pd.concat(frames, ignore_index=True)
+    known = peaks["chrom"].isin(list(chrom_sizes)) & ~peaks["chrom"].isin(list(exclude_chromosomes))
+    dropped = sorted(set(peaks.loc[~known, "chrom"]))
+    if dropped:
+        log.info("dropping %d peaks on %s (unknown to chrom sizes or excluded)", int((~known).sum()), dropped)
+    peaks = peaks[known]
+    if peaks.empty:
+        raise PeakCallingError("no peaks left on the configured chromosomes")
+    merged = pybedtools.BedTool.from_dataframe(peaks).sort().merge()
+    if blacklist:
+        before = merged.count()
+        merged = merged.subtract(pybedtools.BedTool(str(blacklist)), A=True)
+        log.info("blacklist %s removed %d of %d peaks", blacklist, before - merged.count(), before)
+    out = merged.to_dataframe(names=["chrom", "start", "end"], dtype={"chrom": str})
+    pybedtools.cleanup()
+    rank = {c: i for i, c in enumerate(chrom_sizes)}
+    out = out.assign(_rank=out["chrom"].map(rank)).sort_values(["_rank", "start"], kind="stable")
+    out = out.drop(columns="_rank").reset_index(drop=True)
+    out["name"] = out["chrom"] + ":" + out["start"].astype(str) + "-" + out["end"].astype(str)
+    if out.empty:
+        raise PeakCallingError("the blacklist removed every peak")
+    return out
+
+
+def write_peaks_bed(peaks: pd.DataFrame, path: str | Path) -> None:
+    """Write chrom, start, end, name as BED (no header)."""
+    with atomic_output(path) as tmp:
+        peaks[["chrom", "start", "end", "name"]].to_csv(tmp, sep="\t", header=False, index=False)

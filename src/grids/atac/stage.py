@@ -1,0 +1,153 @@
+"""The ATAC stage as the workflow runs it: one function per rule, files in, files out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import atomic_output, read_cell_barcodes, read_chrom_sizes, write_tsv
+from .matrix import build_peak_matrix
+from .peaks import read_peaks_bed
+from .qc import barcode_qc, call_cells, read_tss
+
+__all__ = [
+    "cell_groups", "merge_sample_matrices", "prefixed", "qc_figure_inputs", "run_barcode_qc", "run_sample_matrix",
+    "safe_group_name",
+]
+
+log = logging.getLogger(__name__)
+
+QC_COLUMNS = ["n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal", "frip"]
+
+
+def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:
+    """Cell names as the workflow writes them: ``{sample}#{barcode}`` (ArchR style)."""
+    return [f"{sample}#{b}" for b in barcodes]
+
+
+def run_barcode_qc(
+    *,
+    fragments: str,
+    gtf: str,
+    chrom_sizes: str,
+    rna: str | None,
+    cells: str,
+    min_fragments: int,
+    min_tss_enrichment: float,
+    chunk_size: int,
+    skip_unknown_chroms: bool,
+    out_table: str,
+    out_profiles: str,
+) -> pd.DataFrame:
+    """Per-barcode QC of one sample and its cell calls; writes a TSV and the aggregate profiles."""
+    sizes = read_chrom_sizes(chrom_sizes)
+    tss = read_tss(gtf, sizes)
+    if tss.empty:
+        log.warning("%s: no TSS on the chrom-sizes chromosomes; TSS enrichment will be 0", gtf)
+    qc = barcode_qc(fragments, sizes, tss, chunk_size=chunk_size, skip_unknown_chroms=skip_unknown_chroms)
+    rna_barcodes = read_cell_barcodes(rna) if cells == "rna" else None
+    table = qc.table.assign(
+        is_cell=call_cells(qc.table, rna_barcodes=rna_barcodes, min_fragments=min_fragments,
+                           min_tss_enrichment=min_tss_enrichment, source=f"{fragments} vs {rna}")
+    )
+    if rna_barcodes is not None:
+        missing = len(set(rna_barcodes) - set(table.loc[table["is_cell"], "barcode"]))
+        if missing:
+            log.warning("%d of %d RNA cells have no fragment in %s; they are dropped", missing, len(rna_barcodes),
+                        fragments)
+    n_cells = int(table["is_cell"].sum())
+    log.info("%s: %d cells of %d barcodes; median fragments per cell %.0f, median TSS enrichment %.2f",
+             fragments, n_cells, len(table), table.loc[table.is_cell, "n_fragments"].median(),
+             table.loc[table.is_cell, "tss_enrichment"].median())
+    table = table.sort_values("n_fragments", ascending=False, kind="stable")
+    write_tsv(table.round({"tss_enrichment": 4, "nucleosome_signal": 4}), out_table)
+    with atomic_output(out_profiles) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, fragment_lengths=qc.fragment_lengths, tss_profile=qc.tss_profile)
+    return table
+
+
+def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> dict[str, str]:
+    """Barcode -> pseudobulk name: "all" for every cell, or the cell type when calling per type."""
+    table = pd.read_csv(barcode_table, sep="\t", usecols=["barcode", "is_cell"])
+    cells = table.loc[table["is_cell"], "barcode"].astype(str)
+    if not per_cell_type:
+        return dict.fromkeys(cells, "all")
+    if not labels:
+        raise ValueError("atac.call_per_cell_type needs a cell_types file in the sample sheet")
+    frame = pd.read_csv(labels, sep="\t", dtype=str)
+    if list(frame.columns[:2]) != ["barcode", "cell_type"]:
+        raise ValueError(f"{labels}: expected columns barcode and cell_type, found {list(frame.columns)}")
+    label = frame.set_index("barcode")["cell_type"]
+    return {b: safe_group_name(label[b]) for b in cells if b in label.index}
+
+
+def safe_group_name(cell_type: str) -> str:
+    """A cell type as a file-name-safe pseudobulk name."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(cell_type))
+
+
+def run_sample_matrix(
+    *,
+    sample: str,
+    fragments: str,
+    chrom_sizes: str,
+    peaks: str,
+    barcode_table: str,
+    rna: str | None,
+    chunk_size: int,
+    skip_unknown_chroms: bool,
+    out_h5ad: str,
+) -> None:
+    """Binary cells x peaks AnnData of one sample, cells in the RNA matrix's order when paired."""
+    import anndata as ad
+
+    sizes = read_chrom_sizes(chrom_sizes)
+    peak_table = read_peaks_bed(peaks)
+    table = pd.read_csv(barcode_table, sep="\t").set_index("barcode")
+    called = table.index[table["is_cell"]]
+    if rna:
+        order = [b for b in read_cell_barcodes(rna) if b in set(called)]
+    else:
+        order = sorted(called)
+    matrix = build_peak_matrix(fragments, sizes, peak_table, order, chunk_size=chunk_size,
+                               skip_unknown_chroms=skip_unknown_chroms)
+    obs = table.loc[order, ["n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal"]].copy()
+    obs["frip"] = matrix.frip
+    obs["n_peaks"] = np.diff(matrix.X.indptr)
+    obs.insert(0, "barcode", obs.index.astype(str))
+    obs.insert(0, "sample", sample)
+    obs.index = pd.Index(prefixed(sample, order), name="cell")
+    var = peak_table.set_index("name")[["chrom", "start", "end"]]
+    var.index.name = "peak"
+    adata = ad.AnnData(X=matrix.X, obs=obs, var=var)
+    with atomic_output(out_h5ad) as tmp:
+        adata.write_h5ad(tmp, compression="gzip")
+
+
+def merge_sample_matrices(h5ads: Sequence[str], out_h5ad: str, out_qc: str) -> "object":
+    """Concatenate per-sample matrices (same peaks) into ``atac.h5ad`` and ``qc.tsv``."""
+    import anndata as ad
+
+    parts = [ad.read_h5ad(p) for p in h5ads]
+    for path, part in zip(h5ads[1:], parts[1:]):
+        if not part.var_names.equals(parts[0].var_names):
+            raise ValueError(f"{path}: its peaks differ from {h5ads[0]}; all samples must use one peak set")
+    adata = ad.concat(parts, axis=0, merge="same")
+    adata.var = parts[0].var.copy()
+    adata.uns["binarized"] = True
+    with atomic_output(out_h5ad) as tmp:
+        adata.write_h5ad(tmp, compression="gzip")
+    write_tsv(adata.obs.reset_index().round(4), out_qc)
+    return adata
+
+
+def qc_figure_inputs(samples: Sequence[str], tables: Sequence[str], profiles: Sequence[str]):
+    """Per-sample barcode tables and aggregate profiles, keyed by sample, for the QC figure."""
+    barcodes = {s: pd.read_csv(t, sep="\t") for s, t in zip(samples, tables)}
+    loaded = {s: dict(np.load(p)) for s, p in zip(samples, profiles)}
+    return barcodes, loaded

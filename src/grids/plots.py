@@ -1,0 +1,82 @@
+"""Figures for QC and reports (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_output
+
+__all__ = ["atac_qc_figure"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    _pyplot().close(fig)
+
+
+def atac_qc_figure(
+    barcodes: Mapping[str, pd.DataFrame],
+    profiles: Mapping[str, Mapping[str, np.ndarray]],
+    cells: pd.DataFrame,
+    path: str | Path,
+    *,
+    min_fragments: int | None = None,
+    min_tss_enrichment: float | None = None,
+) -> None:
+    """Six-panel ATAC QC: barcode rank, TSS enrichment vs depth, fragment lengths, TSS profile,
+    FRiP and nucleosome signal, one colour per sample."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (sample, table) in enumerate(barcodes.items()):
+        colour = colours[i % len(colours)]
+        ranked = np.sort(table["n_fragments"].to_numpy())[::-1]
+        axes[0, 0].loglog(np.arange(1, len(ranked) + 1), ranked, color=colour, label=sample)
+        called = table[table["is_cell"]]
+        axes[0, 1].scatter(np.log10(called["n_fragments"]), called["tss_enrichment"], s=3, alpha=0.4,
+                           color=colour, label=sample)
+        lengths = profiles[sample]["fragment_lengths"]
+        axes[0, 2].plot(np.arange(len(lengths)), lengths / max(lengths.sum(), 1), color=colour, label=sample)
+        tss = profiles[sample]["tss_profile"]
+        half = len(tss) // 2
+        flank = np.r_[tss[:100], tss[-100:]].mean() or 1.0
+        smooth = np.convolve(tss, np.ones(25) / 25, mode="same")  # 25 bp running mean
+        axes[1, 0].plot(np.arange(-half, half + 1), smooth / flank, color=colour, label=sample)
+        in_sample = cells[cells["sample"] == sample]
+        axes[1, 1].hist(in_sample["frip"], bins=40, alpha=0.5, color=colour, label=sample)
+        axes[1, 2].hist(in_sample["nucleosome_signal"], bins=40, alpha=0.5, color=colour, label=sample)
+    if min_fragments:
+        axes[0, 0].axhline(min_fragments, color="grey", ls="--", lw=1, label=f"min_fragments={min_fragments}")
+        axes[0, 1].axvline(np.log10(min_fragments), color="grey", ls="--", lw=1)
+    if min_tss_enrichment:
+        axes[0, 1].axhline(min_tss_enrichment, color="grey", ls="--", lw=1, label=f"min TSSe={min_tss_enrichment}")
+    titles = [
+        ("Barcode rank", "barcode rank", "unique fragments"),
+        ("Cells: TSS enrichment vs depth", "log10 unique fragments", "TSS enrichment"),
+        ("Fragment length (Tn5 ladder)", "fragment length (bp)", "fraction of fragments"),
+        ("Insertions around TSSs", "distance to TSS (bp)", "insertions / flank"),
+        ("Fraction of fragments in peaks (cells)", "FRiP", "cells"),
+        ("Nucleosome signal (cells)", "mono / nucleosome-free", "cells"),
+    ]
+    for ax, (title, xlabel, ylabel) in zip(axes.ravel(), titles):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8, loc="best")
+    axes[0, 2].set_xlim(0, 800)
+    fig.tight_layout()
+    _save(fig, path)

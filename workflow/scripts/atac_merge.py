@@ -1,0 +1,16 @@
+"""Snakemake adapter: one ATAC matrix for all samples, the QC table and the QC figure."""
+
+from grids.atac.stage import merge_sample_matrices, qc_figure_inputs
+from grids.plots import atac_qc_figure
+from grids.workflow import logged
+
+with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+    atac = snakemake.params.atac  # noqa: F821
+    adata = merge_sample_matrices(snakemake.input.matrices, snakemake.output.h5ad, snakemake.output.qc)  # noqa: F821
+    barcodes, profiles = qc_figure_inputs(snakemake.params.samples, snakemake.input.barcodes, snakemake.input.profiles)  # noqa: F821
+    threshold_mode = atac["cells"] == "threshold"
+    atac_qc_figure(
+        barcodes, profiles, adata.obs, snakemake.output.figure,  # noqa: F821
+        min_fragments=atac["min_fragments"] if threshold_mode else None,
+        min_tss_enrichment=atac["min_tss_enrichment"] if threshold_mode else None,
+    )

@@ -1,0 +1,20 @@
+"""Snakemake adapter: Tn5 insertions of each pseudobulk (all cells, optionally per cell type)."""
+
+from pathlib import Path
+
+from grids.atac.peaks import write_insertions
+from grids.atac.stage import cell_groups
+from grids.io import read_chrom_sizes
+from grids.workflow import logged
+
+with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+    atac = snakemake.params.atac  # noqa: F821
+    outdir = Path(snakemake.output.insertions)  # noqa: F821
+    per_type = cell_groups(snakemake.input.barcodes, snakemake.params.labels, len(snakemake.params.groups) > 1)  # noqa: F821
+    everyone = cell_groups(snakemake.input.barcodes, None, False)  # noqa: F821
+    sizes = read_chrom_sizes(snakemake.input.chrom_sizes)  # noqa: F821
+    for groups, names in ((everyone, ["all"]), (per_type, snakemake.params.groups[1:])):  # noqa: F821
+        if names:
+            write_insertions(snakemake.input.fragments, sizes, groups,  # noqa: F821
+                             {name: outdir / f"{name}.bed" for name in names},
+                             chunk_size=atac["chunk_size"], skip_unknown_chroms=atac["skip_unknown_chromosomes"])

@@ -7,37 +7,99 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
 
 
-def _snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
+    """Run the Snakemake CLI of the test interpreter in ``cwd``."""
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
 
 
-def test_lint_is_clean():
-    result = _snakemake(REPO, "--lint")
-    assert result.returncode == 0, result.stderr
-    output = result.stdout + result.stderr
-    assert "Lints for" not in output and "good condition" in output, output
-
-
-@pytest.mark.slow
-def test_demo_workflow_runs_and_reruns_nothing(tmp_path):
-    """`snakemake --cores 2` on the default config produces every simulator output."""
-    for item in ("Snakefile", "workflow", "config", "envs"):
+def copy_workflow(target: Path) -> Path:
+    """Copy what a user clones (workflow, config, envs, resources) into ``target``."""
+    for item in ("Snakefile", "workflow", "config", "envs", "resources"):
         source = REPO / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
-    result = _snakemake(tmp_path, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-4000:]
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / item)
+    return target
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """`snakemake --cores 2` on the default config, once for this module."""
+    root = copy_workflow(tmp_path_factory.mktemp("demo"))
+    result = snakemake(root, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-6000:]
+    return root
+
+
+def test_lint_is_clean():
+    result = snakemake(REPO, "--lint")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Lints for" not in output and "good condition" in output, output
+
+
+def test_demo_produces_simulator_outputs_and_reruns_nothing(demo_run):
     for sample in ("demo1", "demo2"):
-        root = tmp_path / "results" / "simulated" / sample
+        root = demo_run / "results" / "simulated" / sample
         for name in ("fragments.tsv.gz", "fragments.tsv.gz.tbi", "filtered_feature_bc_matrix.h5", "genes.gtf",
                      "chrom.sizes", "cell_types.tsv", "truth/links.tsv", "hic/CT1.cool", "hic/CT6.cool"):
             assert (root / name).stat().st_size > 0, name
-        assert (tmp_path / "logs" / "simulate" / f"{sample}.log").exists()
-    # Nothing left to do on a second invocation.
-    again = _snakemake(tmp_path, "-n")
+        assert (demo_run / "logs" / "simulate" / f"{sample}.log").exists()
+    again = snakemake(demo_run, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_demo_peaks_recover_planted_cres(demo_run):
+    """Acceptance (issue 4): >= 90% of CREs active in some cell type overlap a called peak."""
+    import pyranges as pr
+
+    peaks = pd.read_csv(demo_run / "results" / "atac" / "peaks.bed", sep="\t", header=None,
+                        names=["Chromosome", "Start", "End", "Name"])
+    cres = pd.read_csv(demo_run / "results" / "simulated" / "demo1" / "truth" / "cres.tsv", sep="\t")
+    active = cres[cres.filter(like="p_open_").max(axis=1) >= 0.3]
+    active = active.rename(columns={"chrom": "Chromosome", "start": "Start", "end": "End"})
+    recovered = pr.PyRanges(active).overlap(pr.PyRanges(peaks)).df["cre_id"].nunique()
+    assert recovered / len(active) >= 0.9, (recovered, len(active))
+    # MACS ran per sample and logged its command line.
+    log = (demo_run / "logs" / "atac" / "demo1.all.macs.log").read_text()
+    assert "callpeak" in log and "--shift -100 --extsize 200 --keep-dup all -q 0.01" in log
+
+
+def test_demo_qc_frip_matches_the_simulator(demo_run):
+    """Acceptance (issue 4): per-cell FRiP from our QC agrees with the simulator's within 0.05."""
+    qc = pd.read_csv(demo_run / "results" / "atac" / "qc.tsv", sep="\t")
+    assert {"n_fragments", "tss_enrichment", "frip", "nucleosome_signal", "sample"} <= set(qc.columns)
+    truth = pd.concat([
+        pd.read_csv(demo_run / "results" / "simulated" / s / "truth" / "cells.tsv", sep="\t").assign(sample=s)
+        for s in ("demo1", "demo2")
+    ])
+    merged = qc.merge(truth, on=["sample", "barcode"], suffixes=("", "_sim"))
+    assert len(merged) == len(qc) == int(truth["is_cell"].sum())
+    assert np.abs(merged["frip"] - merged["frip_sim"]).max() < 0.05
+    assert (merged["n_fragments"] == merged["n_fragments_sim"]).all()
+
+
+def test_demo_matrix_layout(demo_run):
+    import anndata as ad
+    import h5py
+
+    adata = ad.read_h5ad(demo_run / "results" / "atac" / "atac.h5ad")
+    assert adata.X.dtype == np.uint8 and adata.X.format == "csr" and adata.X.max() == 1
+    assert list(adata.var.columns[:3]) == ["chrom", "start", "end"]
+    order = {c: i for i, c in enumerate(pd.read_csv(demo_run / "results" / "simulated" / "demo1" / "chrom.sizes",
+                                                    sep="\t", header=None)[0])}
+    ranks = adata.var["chrom"].map(order).to_numpy()
+    assert np.all(np.diff(ranks) >= 0) and "chrM" not in set(adata.var["chrom"])
+    # Cells are "{sample}#{barcode}" in the RNA matrix's order, sample by sample.
+    for sample in ("demo1", "demo2"):
+        with h5py.File(demo_run / "results" / "simulated" / sample / "filtered_feature_bc_matrix.h5") as h5:
+            rna = [b.decode() for b in h5["matrix/barcodes"][:]]
+        assert adata.obs_names[adata.obs["sample"] == sample].tolist() == [f"{sample}#{b}" for b in rna]
+    assert (demo_run / "results" / "atac" / "qc.png").stat().st_size > 10_000

@@ -22,4 +22,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         shift=atac["macs_shift"],
         extsize=atac["macs_extsize"],
         qvalue=atac["macs_qvalue"],
+        nolambda=atac["macs_nolambda"],
     )

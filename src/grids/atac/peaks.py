@@ -88,6 +88,7 @@ def call_peaks(
     shift: int = MACS_DEFAULTS["shift"],
     extsize: int = MACS_DEFAULTS["extsize"],
     qvalue: float = MACS_DEFAULTS["qvalue"],
+    nolambda: bool = False,
 ) -> Path:
     """Run ``{caller} callpeak`` on an insertion BED; return the narrowPeak path.
 
@@ -100,7 +101,7 @@ def call_peaks(
         _macs_command(caller), "callpeak", "-t", str(insertions), "-f", "BED", "-g", str(genome_size),
         "-n", name, "--outdir", str(outdir), "--nomodel", "--shift", str(shift), "--extsize", str(extsize),
         "--keep-dup", "all", "-q", str(qvalue),
-    ]
+    ] + (["--nolambda"] if nolambda else [])
     log.info("running: %s", " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True)
     for line in (result.stdout + result.stderr).splitlines():

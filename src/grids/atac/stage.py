@@ -109,14 +109,17 @@ def run_sample_matrix(
     sizes = read_chrom_sizes(chrom_sizes)
     peak_table = read_peaks_bed(peaks)
     table = pd.read_csv(barcode_table, sep="\t").set_index("barcode")
-    called = table.index[table["is_cell"]]
-    if rna:
-        order = [b for b in read_cell_barcodes(rna) if b in set(called)]
-    else:
-        order = sorted(called)
+    # Paired data keeps every RNA cell, in the RNA order; a cell without fragments gets an
+    # empty row (n_fragments 0) so pairing can report it instead of it vanishing here.
+    order = read_cell_barcodes(rna) if rna else sorted(table.index[table["is_cell"]])
     matrix = build_peak_matrix(fragments, sizes, peak_table, order, chunk_size=chunk_size,
                                skip_unknown_chroms=skip_unknown_chroms)
-    obs = table.loc[order, ["n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal"]].copy()
+    obs = table.reindex(order)[["n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal"]]
+    empty = obs["n_fragments"].isna()
+    if empty.any():
+        log.warning("%d cells have no fragment in %s (empty ATAC rows), e.g. %s", int(empty.sum()), fragments,
+                    ", ".join(obs.index[empty][:3]))
+    obs = obs.fillna({"n_fragments": 0, "n_reads": 0}).astype({"n_fragments": np.int64, "n_reads": np.int64})
     obs["frip"] = matrix.frip
     obs["n_peaks"] = np.diff(matrix.X.indptr)
     obs.insert(0, "barcode", obs.index.astype(str))

@@ -74,3 +74,32 @@ def test_pbmc_matrix_has_the_rna_cells_in_order(pbmc_run):
     assert adata.obs_names.tolist() == [f"pbmc#{b}" for b in data["rna"].obs_names]
     assert adata.X.dtype == np.uint8 and adata.X.nnz > 0
     assert adata.obs["frip"].median() > 0.2
+
+
+def test_pbmc_precomputed_arc_matrix_skips_peak_calling(tmp_path):
+    """A sample given as a peak matrix (the h5mu's ATAC modality) uses its peaks as they are."""
+    import anndata as ad
+    import mudata as md
+
+    h5mu = require_shared_data("pbmc_multiome", "pbmc_multiome.h5mu")
+    root = copy_workflow(tmp_path)
+    (root / "genes.gtf").write_text('chr1\tx\tgene\t100\t200\t.\t+\t.\tgene_id "G"; gene_name "G";\n')
+    (root / "samples.tsv").write_text(f"sample\tatac_matrix\trna\npbmc\t{h5mu}\t{h5mu}\n")
+    (root / "targets.tsv").write_text("cell_type\tgene\nmonocyte\tCD14\n")
+    config = {
+        "samples": "samples.tsv", "targets": "targets.tsv",
+        "genome": {"name": "hg38", "gtf": "genes.gtf", "chrom_sizes": "resources/hg38.chrom.sizes"},
+        "simulate": {"samples": []}, "hic": {"files": {}},
+    }
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(root, "--cores", "2", "results/atac/atac.h5ad", "results/atac/qc.png")
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert "atac_call_peaks" not in result.stdout + result.stderr
+    data = md.read_h5mu(h5mu)
+    adata = ad.read_h5ad(root / "results" / "atac" / "atac.h5ad")
+    assert adata.shape == (1000, data["atac"].n_vars)
+    assert adata.obs_names.tolist() == [f"pbmc#{b}" for b in data["rna"].obs_names]
+    expected = (data["atac"].X > 0).sum()
+    assert adata.X.dtype == np.uint8 and adata.X.nnz == expected
+    peaks = pd.read_csv(root / "results" / "atac" / "peaks.bed", sep="\t", header=None)
+    assert len(peaks) == data["atac"].n_vars

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -103,3 +104,13 @@ def test_demo_matrix_layout(demo_run):
             rna = [b.decode() for b in h5["matrix/barcodes"][:]]
         assert adata.obs_names[adata.obs["sample"] == sample].tolist() == [f"{sample}#{b}" for b in rna]
     assert (demo_run / "results" / "atac" / "qc.png").stat().st_size > 10_000
+
+
+def test_per_cell_type_peak_calling_plans_one_macs_job_per_type(tmp_path):
+    root = copy_workflow(tmp_path)
+    (root / "per_type.yaml").write_text("atac:\n  call_per_cell_type: true\n")
+    result = snakemake(root, "-n", "--configfile", "per_type.yaml", "--quiet", "rules")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # all + 6 cell types, for each of the 2 samples.
+    assert re.search(r"atac_call_peaks\s+14", output), output

@@ -40,6 +40,15 @@ def atac_qc_figure(
     """Six-panel ATAC QC: barcode rank, TSS enrichment vs depth, fragment lengths, TSS profile,
     FRiP and nucleosome signal, one colour per sample."""
     plt = _pyplot()
+    if not barcodes:
+        # Precomputed peak matrices: no fragments, so only accessibility per cell.
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for sample, block in cells.groupby("sample", sort=False):
+            ax.hist(block["n_peaks"], bins=40, alpha=0.5, label=str(sample))
+        ax.set(title="Open peaks per cell (precomputed matrix)", xlabel="open peaks", ylabel="cells")
+        ax.legend(fontsize=8)
+        _save(fig, path)
+        return
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (sample, table) in enumerate(barcodes.items()):

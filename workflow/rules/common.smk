@@ -104,7 +104,8 @@ def narrowpeak_files():
 
 
 ATAC_MODES = {atac_mode(s) for s in samples["sample"]}
-if "atac_matrix" in ATAC_MODES and len(ATAC_MODES) > 1:
+ATAC_FROM_FRAGMENTS = "atac_matrix" not in ATAC_MODES
+if not ATAC_FROM_FRAGMENTS and len(ATAC_MODES) > 1:
     raise WorkflowError(
         f"{config['samples']}: samples mix precomputed peak matrices (atac_matrix) with fragments/BAMs; "
         "give fragments for every sample (peaks are then called jointly) or matrices for every sample"

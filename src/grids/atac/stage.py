@@ -154,3 +154,55 @@ def qc_figure_inputs(samples: Sequence[str], tables: Sequence[str], profiles: Se
     barcodes = {s: pd.read_csv(t, sep="\t") for s, t in zip(samples, tables)}
     loaded = {s: dict(np.load(p)) for s, p in zip(samples, profiles)}
     return barcodes, loaded
+
+
+def run_import_matrix(
+    *,
+    sample: str,
+    matrix: str,
+    chrom_sizes: str,
+    rna: str | None,
+    exclude_chromosomes: Sequence[str],
+    out_h5ad: str,
+) -> None:
+    """A sample's precomputed peak matrix as the stage's per-sample AnnData (no peak calling)."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from .inputs import read_peak_matrix
+
+    X, barcodes, peaks = read_peak_matrix(matrix, read_chrom_sizes(chrom_sizes),
+                                          exclude_chromosomes=exclude_chromosomes)
+    row_of = {b: i for i, b in enumerate(barcodes)}
+    order = read_cell_barcodes(rna) if rna else barcodes
+    present = [b for b in order if b in row_of]
+    if not present:
+        raise ValueError(f"{matrix}: none of its barcodes is an RNA cell of {rna} "
+                         f"(matrix: {', '.join(barcodes[:3])}; RNA: {', '.join(order[:3])})")
+    # Cells absent from the peak matrix get empty rows, as with fragments.
+    rows = np.array([row_of.get(b, -1) for b in order])
+    padded = sp.vstack([X, sp.csr_matrix((1, X.shape[1]), dtype=np.uint8)]).tocsr()
+    X = padded[np.where(rows >= 0, rows, X.shape[0])]
+    obs = pd.DataFrame({"sample": sample, "barcode": order, "n_peaks": np.diff(X.indptr)},
+                       index=pd.Index(prefixed(sample, order), name="cell"))
+    for column in ("n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal", "frip"):
+        obs[column] = np.nan  # needs fragments
+    var = peaks.set_index("name")[["chrom", "start", "end"]]
+    var.index.name = "peak"
+    with atomic_output(out_h5ad) as tmp:
+        ad.AnnData(X=X, obs=obs, var=var).write_h5ad(tmp, compression="gzip")
+
+
+def write_matrix_peaks(h5ads: Sequence[str], out_bed: str) -> None:
+    """peaks.bed from imported matrices, which must share one peak set."""
+    import anndata as ad
+
+    from .peaks import write_peaks_bed
+
+    first = ad.read_h5ad(h5ads[0], backed="r")
+    for path in h5ads[1:]:
+        other = ad.read_h5ad(path, backed="r")
+        if not other.var_names.equals(first.var_names):
+            raise ValueError(f"{path}: its peaks differ from {h5ads[0]}; aggregate the samples with one peak "
+                             "set (cellranger-arc aggr) or give fragments so peaks are called jointly")
+    write_peaks_bed(first.var.reset_index().rename(columns={"peak": "name"}), out_bed)

@@ -1,0 +1,86 @@
+"""Precomputed peak matrices (Cell Ranger ARC h5, h5ad, h5mu) as ATAC input.
+
+When a sample arrives as a peak matrix, peak calling is skipped: its peaks are used as they
+are, binarised, restricted to the chrom-sizes chromosomes and sorted in their order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = ["read_peak_matrix", "parse_peak_names"]
+
+log = logging.getLogger(__name__)
+
+# 10x writes "chr1:100-200"; Signac/ArchR often "chr1-100-200".
+_PEAK_NAME = re.compile(r"^(?P<chrom>.+?)[:-](?P<start>\d+)-(?P<end>\d+)$")
+
+
+def parse_peak_names(names: Sequence[str], source: str) -> pd.DataFrame:
+    """chrom/start/end from peak names like ``chr1:100-200`` or ``chr1-100-200``."""
+    parsed = pd.Series(list(names), dtype=str).str.extract(_PEAK_NAME)
+    bad = parsed["chrom"].isna()
+    if bad.any():
+        raise ValueError(f"{source}: cannot read peak coordinates from names such as "
+                         f"{list(pd.Series(names)[bad.to_numpy()][:3])}; expected chr:start-end")
+    return parsed.astype({"start": np.int64, "end": np.int64})
+
+
+def _load(path: Path):
+    import anndata as ad
+
+    suffix = path.suffix.lower()
+    if suffix == ".h5":
+        import scanpy as sc
+
+        adata = sc.read_10x_h5(path, gex_only=False)
+        if "feature_types" not in adata.var or not (adata.var["feature_types"] == "Peaks").any():
+            raise ValueError(f"{path}: no 'Peaks' features; is this a Cell Ranger ARC/ATAC matrix?")
+        return adata[:, adata.var["feature_types"] == "Peaks"].copy()
+    if suffix == ".h5mu":
+        import mudata as md
+
+        data = md.read_h5mu(path)
+        if "atac" not in data.mod:
+            raise ValueError(f"{path}: no 'atac' modality (found {list(data.mod)})")
+        return data.mod["atac"]
+    if suffix == ".h5ad":
+        return ad.read_h5ad(path)
+    raise ValueError(f"{path}: unsupported peak matrix format (use a 10x .h5, .h5ad or .h5mu)")
+
+
+def read_peak_matrix(
+    path: str | Path,
+    chrom_sizes: Mapping[str, int],
+    *,
+    exclude_chromosomes: Sequence[str] = (),
+) -> tuple[sp.csr_matrix, list[str], pd.DataFrame]:
+    """Binary cells x peaks (uint8 CSR), the cell barcodes and the peaks (chrom, start, end, name)."""
+    path = Path(path)
+    adata = _load(path)
+    var = adata.var
+    if {"chrom", "start", "end"} <= set(var.columns):
+        peaks = var[["chrom", "start", "end"]].astype({"start": np.int64, "end": np.int64}).reset_index(drop=True)
+    else:
+        peaks = parse_peak_names(adata.var_names, str(path))
+    rank = {c: i for i, c in enumerate(chrom_sizes)}
+    keep = peaks["chrom"].isin(list(rank)) & ~peaks["chrom"].isin(list(exclude_chromosomes))
+    if not keep.any():
+        raise ValueError(f"{path}: no peak lies on the chrom-sizes chromosomes ({', '.join(list(rank)[:4])}, ...)")
+    if (~keep).any():
+        log.info("%s: dropping %d peaks on %s", path, int((~keep).sum()), sorted(set(peaks.loc[~keep, "chrom"])))
+    order = np.lexsort((peaks["start"].to_numpy(), peaks["chrom"].map(rank).fillna(-1).to_numpy()))
+    order = order[keep.to_numpy()[order]]
+    peaks = peaks.iloc[order].reset_index(drop=True)
+    peaks["name"] = peaks["chrom"] + ":" + peaks["start"].astype(str) + "-" + peaks["end"].astype(str)
+    X = sp.csr_matrix(adata.X)[:, order]
+    X = sp.csr_matrix((X > 0).astype(np.uint8))
+    X.sort_indices()
+    return X, [str(b) for b in adata.obs_names], peaks

@@ -27,6 +27,19 @@ def _stand_in_gtf(rna_var: pd.DataFrame, path) -> None:
     path.write_text("\n".join(rows) + "\n")
 
 
+def use_real_data(root, sample_sheet: str) -> None:
+    """Point a workflow copy at real data: its sample sheet, hg38 sizes, genes.gtf in ``root``."""
+    (root / "samples.tsv").write_text(sample_sheet)
+    (root / "targets.tsv").write_text("cell_type\tgene\nmonocyte\tCD14\n")
+    config = {
+        "samples": "samples.tsv", "targets": "targets.tsv",
+        "genome": {"name": "hg38", "gtf": "genes.gtf", "chrom_sizes": "resources/hg38.chrom.sizes"},
+        "simulate": {"samples": []}, "hic": {"files": {}},
+    }
+    # Replace the demo config entirely (--configfile would merge into it key by key).
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
 @pytest.fixture(scope="module")
 def pbmc_run(tmp_path_factory):
     import mudata as md
@@ -36,16 +49,7 @@ def pbmc_run(tmp_path_factory):
     root = copy_workflow(tmp_path_factory.mktemp("pbmc"))
     data = md.read_h5mu(h5mu)
     _stand_in_gtf(data["rna"].var, root / "genes.gtf")
-    (root / "samples.tsv").write_text(f"sample\tfragments\trna\npbmc\t{fragments}\t{h5mu}\n")
-    (root / "targets.tsv").write_text("cell_type\tgene\nmonocyte\tCD14\n")
-    config = {
-        "samples": "samples.tsv", "targets": "targets.tsv",
-        "genome": {"name": "hg38", "gtf": "genes.gtf", "chrom_sizes": "resources/hg38.chrom.sizes"},
-        "simulate": {"samples": []}, "hic": {"files": {}},
-    }
-    (root / "pbmc.yaml").write_text(yaml.safe_dump(config))
-    # Replace the demo config entirely (--configfile merges into it key by key).
-    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    use_real_data(root, f"sample\tfragments\trna\npbmc\t{fragments}\t{h5mu}\n")
     result = snakemake(root, "--cores", "2", "results/atac/atac.h5ad")
     assert result.returncode == 0, result.stderr[-6000:]
     return root, data
@@ -84,14 +88,7 @@ def test_pbmc_precomputed_arc_matrix_skips_peak_calling(tmp_path):
     h5mu = require_shared_data("pbmc_multiome", "pbmc_multiome.h5mu")
     root = copy_workflow(tmp_path)
     (root / "genes.gtf").write_text('chr1\tx\tgene\t100\t200\t.\t+\t.\tgene_id "G"; gene_name "G";\n')
-    (root / "samples.tsv").write_text(f"sample\tatac_matrix\trna\npbmc\t{h5mu}\t{h5mu}\n")
-    (root / "targets.tsv").write_text("cell_type\tgene\nmonocyte\tCD14\n")
-    config = {
-        "samples": "samples.tsv", "targets": "targets.tsv",
-        "genome": {"name": "hg38", "gtf": "genes.gtf", "chrom_sizes": "resources/hg38.chrom.sizes"},
-        "simulate": {"samples": []}, "hic": {"files": {}},
-    }
-    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    use_real_data(root, f"sample\tatac_matrix\trna\npbmc\t{h5mu}\t{h5mu}\n")
     result = snakemake(root, "--cores", "2", "results/atac/atac.h5ad", "results/atac/qc.png")
     assert result.returncode == 0, result.stderr[-6000:]
     assert "atac_call_peaks" not in result.stdout + result.stderr

@@ -114,3 +114,17 @@ def test_per_cell_type_peak_calling_plans_one_macs_job_per_type(tmp_path):
     assert result.returncode == 0, output
     # all + 6 cell types, for each of the 2 samples.
     assert re.search(r"atac_call_peaks\s+14", output), output
+
+
+def test_bam_samples_are_converted_to_fragments_first(tmp_path):
+    root = copy_workflow(tmp_path)
+    (root / "s1.bam").write_bytes(b"")  # existence is all the dry run checks
+    sheet = (root / "config" / "samples.tsv").read_text().splitlines()
+    sheet[0] += "\tbam"
+    sheet[2] = sheet[2].replace("results/simulated/demo2/fragments.tsv.gz", "") + "\ts1.bam"
+    sheet[1] += "\t"
+    (root / "config" / "samples.tsv").write_text("\n".join(sheet) + "\n")
+    result = snakemake(root, "-n", "--quiet", "rules")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r"atac_bam_to_fragments\s+1", output), output

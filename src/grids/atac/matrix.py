@@ -55,6 +55,15 @@ def _peak_blocks(peaks: pd.DataFrame, chrom_sizes: Mapping[str, int]) -> dict[in
     return blocks
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. A plain sort beats np.unique here: numpy 2's hash-based unique
+    took a third of the builder's time on paper-scale data."""
+    values = np.sort(values)
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
 def build_peak_matrix(
     fragments: str | Path,
     chrom_sizes: Mapping[str, int],
@@ -93,8 +102,8 @@ def build_peak_matrix(
             both = np.concatenate([left, right])
             owner = np.concatenate([cell[rows], cell[rows]])
             found = both >= 0
-            keys.append(np.unique(owner[found] * n_peaks + offset + both[found]))
-    key = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+            keys.append(_sorted_unique(owner[found] * n_peaks + offset + both[found]))
+    key = _sorted_unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     indptr = np.searchsorted(key // n_peaks, np.arange(n_cells + 1)) if n_peaks else np.zeros(n_cells + 1, np.int64)
     X = sp.csr_matrix(
         (np.ones(len(key), np.uint8), (key % n_peaks).astype(np.int32), indptr.astype(np.int64)),

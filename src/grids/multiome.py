@@ -1,0 +1,114 @@
+"""Pairing RNA and ATAC cells, the stratified train/val/test split, and the paired MuData file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_output
+
+__all__ = ["PairingError", "atac_qc_pass", "pair_cells", "stratified_split", "write_paired"]
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class PairingError(ValueError):
+    """RNA and ATAC share no usable cell."""
+
+
+def atac_qc_pass(obs: pd.DataFrame, *, min_fragments: int, min_tss_enrichment: float) -> pd.Series:
+    """ATAC-side QC of paired cells: enough unique fragments and TSS enrichment.
+
+    Imported peak matrices carry no fragment QC; there a cell passes when it has any open peak.
+    """
+    if obs["n_fragments"].isna().all():
+        return obs["n_peaks"] > 0
+    return (obs["n_fragments"] >= min_fragments) & (obs["tss_enrichment"].fillna(0) >= min_tss_enrichment)
+
+
+def pair_cells(rna_obs: pd.DataFrame, atac_obs: pd.DataFrame, rna_passed: pd.Series, atac_passed: pd.Series):
+    """Cells that passed both QCs, in the RNA order, and a per-sample report of what was dropped and why.
+
+    ``rna_obs``/``atac_obs`` index every cell each modality saw (``{sample}#{barcode}``) and have
+    a ``sample`` column; ``*_passed`` are boolean Series on the same index.
+    """
+    rna_ok = set(rna_obs.index[rna_passed.reindex(rna_obs.index, fill_value=False).to_numpy()])
+    atac_ok = set(atac_obs.index[atac_passed.reindex(atac_obs.index, fill_value=False).to_numpy()])
+    paired = [c for c in rna_obs.index if c in rna_ok and c in atac_ok]
+    if not paired:
+        rna_examples = ", ".join(sorted(rna_ok)[:3]) or "(none passed RNA QC)"
+        atac_examples = ", ".join(sorted(atac_ok)[:3]) or "(none passed ATAC QC)"
+        raise PairingError(
+            f"no cell passed both RNA and ATAC QC with a shared barcode. RNA: {rna_examples}; ATAC: "
+            f"{atac_examples}. Check that each sample's RNA and ATAC files come from the same library."
+        )
+    rows = []
+    samples = pd.unique(pd.concat([rna_obs["sample"], atac_obs["sample"]]))
+    for sample in samples:
+        rna_cells = set(rna_obs.index[rna_obs["sample"] == sample])
+        atac_cells = set(atac_obs.index[atac_obs["sample"] == sample])
+        rna_pass, atac_pass = rna_cells & rna_ok, atac_cells & atac_ok
+        both = rna_pass & atac_pass
+        rows.append({
+            "sample": sample,
+            "rna_cells": len(rna_cells),
+            "rna_passed_qc": len(rna_pass),
+            "atac_cells": len(atac_cells),
+            "atac_passed_qc": len(atac_pass),
+            "paired": len(both),
+            "dropped_rna_failed_atac_qc": len(rna_pass & (atac_cells - atac_ok)),
+            "dropped_rna_no_atac": len(rna_pass - atac_cells),
+            "dropped_atac_failed_rna_qc": len(atac_pass & (rna_cells - rna_ok)),
+            "dropped_atac_no_rna": len(atac_pass - rna_cells),
+        })
+    report = pd.DataFrame(rows)
+    for row in report.itertuples():
+        log.info(
+            "%s: %d paired; dropped %d RNA cells failing ATAC QC, %d RNA cells without ATAC, %d ATAC cells "
+            "failing RNA QC, %d ATAC cells without RNA", row.sample, row.paired, row.dropped_rna_failed_atac_qc,
+            row.dropped_rna_no_atac, row.dropped_atac_failed_rna_qc, row.dropped_atac_no_rna,
+        )
+    return paired, report
+
+
+def stratified_split(labels: pd.Series, fractions: Mapping[str, float], seed: int) -> pd.Series:
+    """train/val/test per cell, stratified by cell type and seeded.
+
+    Within each cell type the cells are shuffled and cut at the configured fractions; a type
+    with at least three cells gets at least one validation and one test cell.
+    """
+    rng = np.random.default_rng(seed)
+    split = pd.Series("train", index=labels.index, dtype=object)
+    for cell_type in sorted(pd.unique(labels)):
+        cells = labels.index[labels.to_numpy() == cell_type].to_numpy()
+        cells = cells[rng.permutation(len(cells))]
+        n = len(cells)
+        n_val = int(round(n * fractions["val"]))
+        n_test = int(round(n * fractions["test"]))
+        if n >= 3:
+            n_val, n_test = max(n_val, 1), max(n_test, 1)
+        split[cells[:n_test]] = "test"
+        split[cells[n_test : n_test + n_val]] = "val"
+    return split.astype(pd.CategoricalDtype(SPLITS))
+
+
+def write_paired(rna, atac, cell_type: pd.Series, split: pd.Series, path: str) -> None:
+    """Write ``paired.h5mu``: modalities ``rna`` and ``atac`` on the same cells, same order,
+    with ``cell_type`` and ``split`` in the global and the per-modality ``obs``."""
+    import mudata as md
+
+    if not rna.obs_names.equals(atac.obs_names):
+        raise ValueError("RNA and ATAC cells differ in names or order")
+    for modality in (rna, atac):
+        modality.obs["cell_type"] = pd.Categorical(cell_type.loc[modality.obs_names])
+        modality.obs["split"] = split.loc[modality.obs_names].to_numpy()
+    mdata = md.MuData({"rna": rna, "atac": atac})
+    mdata.obs["cell_type"] = rna.obs["cell_type"].to_numpy()
+    mdata.obs["split"] = pd.Categorical(rna.obs["split"].to_numpy(), categories=SPLITS)
+    with atomic_output(path) as tmp:
+        mdata.write(str(tmp))

@@ -35,6 +35,10 @@ def use_real_data(root, sample_sheet: str) -> None:
         "samples": "samples.tsv", "targets": "targets.tsv",
         "genome": {"name": "hg38", "gtf": "genes.gtf", "chrom_sizes": "resources/hg38.chrom.sizes"},
         "simulate": {"samples": []}, "hic": {"files": {}},
+        # 45 marker genes and ~26 fragments per cell in this subset: thresholds to match.
+        "rna": {"labels": "infer", "markers": "human_immune", "min_genes": 1, "min_umis": 1, "n_top_genes": 45,
+                "min_cells_per_type": 5},
+        "atac": {"min_fragments": 1, "min_tss_enrichment": 0},
     }
     # Replace the demo config entirely (--configfile would merge into it key by key).
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))

@@ -32,6 +32,10 @@ ATAC_COLUMNS = ("fragments", "bam", "atac_matrix")
 # names the sample and says why ("#" joins sample and barcode in cell names).
 SAMPLE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SIMULATED_ROOT = "results/simulated"
+# Marker sets that ship with pegasuspy (pegasus/annotate_cluster/*_cell_markers.json).
+PEGASUS_MARKER_PRESETS = frozenset(
+    {"human_immune", "mouse_immune", "human_brain", "mouse_brain", "human_lung", "mouse_lung", "mouse_liver"}
+)
 
 
 class ConfigError(ValueError):
@@ -94,6 +98,16 @@ def check_config(config: Mapping[str, Any]) -> None:
         _require_file(genome["blacklist"], "genome.blacklist", produced)
     for cell_type, path in config["hic"]["files"].items():
         _require_file(path, f"hic.files.{cell_type}", produced)
+    rna = config["rna"]
+    if rna["labels"] == "infer" and rna["markers"] not in PEGASUS_MARKER_PRESETS:
+        if not rna["markers"].endswith(".json"):
+            raise ConfigError(
+                f"config key rna.markers: {rna['markers']!r} is neither a Pegasus preset "
+                f"({', '.join(sorted(PEGASUS_MARKER_PRESETS))}) nor a marker .json file"
+            )
+        _require_file(rna["markers"], "rna.markers", produced)
+    if rna["max_genes"] <= rna["min_genes"]:
+        raise ConfigError(f"config key rna.max_genes: must exceed rna.min_genes ({rna['min_genes']})")
 
 
 def read_samples(path: str | Path) -> pd.DataFrame:
@@ -133,6 +147,13 @@ def check_samples(samples: pd.DataFrame, config: Mapping[str, Any], path: str | 
     if missing_sim:
         raise ConfigError(f"config key simulate.samples: {missing_sim} not in the sample sheet {path}")
     produced = _simulated_paths(config)
+    if config["rna"]["labels"] == "given":
+        unlabelled = samples.loc[samples["cell_types"] == "", "sample"].tolist()
+        if unlabelled:
+            raise ConfigError(
+                f"config key rna.labels is 'given' but sample(s) {unlabelled} have no cell_types file in {path}; "
+                "add one (barcode, cell_type) or set rna.labels: infer"
+            )
     for row in samples.itertuples(index=False):
         if not any(getattr(row, column) for column in ATAC_COLUMNS):
             raise ConfigError(f"{path}: sample {row.sample!r} needs one of the columns {', '.join(ATAC_COLUMNS)}")

@@ -278,6 +278,7 @@ def rna_qc(
     n_robust = int(data_pg.var["robust"].sum())
     if n_robust < 2:
         raise ValueError(f"only {n_robust} robust gene(s) after QC; lower robust_percent_cells or the cell filters")
+    hvg_batch = ""
     if n_robust <= n_top_hvg:
         # identify_robust_genes already marks every robust gene highly variable, which is what
         # selection would return; skipping it also avoids the loess fit on a tiny gene panel.
@@ -287,6 +288,7 @@ def rna_qc(
         # instead of raising, so small panels get a wider span (15 genes, as for ~750 genes).
         span = min(1.0, max(0.02, 15.0 / n_robust))
         pg.highly_variable_features(data_pg, batch=batch, n_top=n_top_hvg, span=span, n_jobs=1)
+        hvg_batch = batch or ""
 
     var = data_pg.var
     targets = pd.Index(keep_genes)
@@ -304,8 +306,8 @@ def rna_qc(
     lognorm = _columns(data_pg.X.tocsr() if sp.issparse(data_pg.X) else sp.csr_matrix(data_pg.X),
                        var.index.get_indexer(chosen))
     out_var = adata.var.loc[chosen].copy()
-    out_var["robust"] = var["robust"].reindex(chosen, fill_value=False).to_numpy(bool)
-    out_var["highly_variable_features"] = var["highly_variable_features"].reindex(chosen, fill_value=False).to_numpy(bool)
+    for column in ("robust", "highly_variable_features"):
+        out_var[column] = var[column].reindex(chosen, fill_value=False).to_numpy(bool)
     out_var["target"] = chosen.isin(targets)
     obs = adata.obs.loc[passed, ["sample", "barcode"]].copy()
     for column in QC_COLUMNS:
@@ -314,7 +316,7 @@ def rna_qc(
     out.uns["rna_qc"] = {k: v for k, v in {
         "min_genes": min_genes, "max_genes": max_genes, "min_umis": min_umis, "max_umis": max_umis,
         "percent_mito": percent_mito, "mito_prefix": mito_prefix, "robust_percent_cells": robust_percent_cells,
-        "norm_count": norm_count, "n_top_hvg": n_top_hvg, "hvg_batch": batch or "",
+        "norm_count": norm_count, "n_top_hvg": n_top_hvg, "hvg_batch": hvg_batch,
     }.items() if v is not None}
     log.info("RNA after QC: %d cells x %d genes (%d highly variable, %d targets)", out.n_obs, out.n_vars,
              int(out_var["highly_variable_features"].sum()), int(out_var["target"].sum()))
@@ -344,8 +346,11 @@ def _concat(data: ad.AnnData | Sequence[ad.AnnData]) -> ad.AnnData:
             log.warning("RNA samples differ in genes: %d genes not in every sample are dropped", lost)
         adata = ad.concat([p[:, shared] for p in parts], axis=0, join="inner", merge="same")
     if adata.obs_names.has_duplicates:
-        raise ValueError(f"duplicated cell names across RNA samples, e.g. {adata.obs_names[adata.obs_names.duplicated()][0]}")
-    adata.X = sp.csr_matrix(adata.X)
+        first = adata.obs_names[adata.obs_names.duplicated()][0]
+        raise ValueError(f"duplicated cell names across RNA samples, e.g. {first}")
+    if not sp.isspmatrix_csr(adata.X):
+        adata = adata.copy()  # never change the caller's object
+        adata.X = sp.csr_matrix(adata.X)
     return adata
 
 
@@ -389,7 +394,12 @@ def check_targets(genes: Iterable[str], targets: pd.DataFrame | Iterable[str], *
     source
         What ``genes`` come from, for the message.
     """
-    wanted = targets["gene"].astype(str) if isinstance(targets, pd.DataFrame) else pd.Series(list(targets), dtype=str)
+    if isinstance(targets, pd.DataFrame):
+        if "gene" not in targets:
+            raise ValueError(f"targets table needs a 'gene' column (has: {', '.join(map(str, targets.columns))})")
+        wanted = targets["gene"].astype(str)
+    else:
+        wanted = pd.Series(list(targets), dtype=str)
     present = pd.Index(genes).astype(str)
     missing = [g for g in dict.fromkeys(wanted) if g not in present]
     if not missing:
@@ -419,11 +429,13 @@ def read_labels(tables: Mapping[str, PathLike]) -> pd.Series:
         table = pd.read_csv(path, sep="\t", dtype=str)
         missing = {"barcode", "cell_type"} - set(table.columns)
         if missing:
-            raise ValueError(f"{path}: cell-type table needs columns barcode, cell_type (missing {', '.join(sorted(missing))})")
+            raise ValueError(f"{path}: cell-type table needs columns barcode, cell_type "
+                             f"(missing {', '.join(sorted(missing))})")
         table = table.dropna(subset=["barcode"])
         empty = table["cell_type"].isna() | (table["cell_type"].str.strip() == "")
         if empty.any():
-            raise ValueError(f"{path}: {int(empty.sum())} rows without a cell type, e.g. barcode {table.loc[empty, 'barcode'].iloc[0]}")
+            raise ValueError(f"{path}: {int(empty.sum())} rows without a cell type, "
+                             f"e.g. barcode {table.loc[empty, 'barcode'].iloc[0]}")
         own = f"{sample}#"
         cells = [b if b.startswith(own) else f"{own}{b}" for b in table["barcode"]]
         series.append(pd.Series(table["cell_type"].str.strip().to_numpy(), index=pd.Index(cells, name="cell")))

@@ -14,6 +14,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/atac.smk"
+include: "workflow/rules/rna.smk"
 
 
 rule all:
@@ -21,4 +22,5 @@ rule all:
         simulated_sample_targets(),
         "results/atac/atac.h5ad",
         "results/atac/qc.png",
+        "results/multiome/paired.h5mu",
     default_target: True

@@ -54,7 +54,7 @@ def pbmc_run(tmp_path_factory):
     data = md.read_h5mu(h5mu)
     _stand_in_gtf(data["rna"].var, root / "genes.gtf")
     use_real_data(root, f"sample\tfragments\trna\npbmc\t{fragments}\t{h5mu}\n")
-    result = snakemake(root, "--cores", "2", "results/atac/atac.h5ad")
+    result = snakemake(root, "--cores", "2", "results/multiome/paired.h5mu")
     assert result.returncode == 0, result.stderr[-6000:]
     return root, data
 
@@ -104,3 +104,20 @@ def test_pbmc_precomputed_arc_matrix_skips_peak_calling(tmp_path):
     assert adata.X.dtype == np.uint8 and adata.X.nnz == expected
     peaks = pd.read_csv(root / "results" / "atac" / "peaks.bed", sep="\t", header=None)
     assert len(peaks) == data["atac"].n_vars
+
+
+def test_pbmc_paired_file_has_the_main_immune_types(pbmc_run):
+    """Acceptance (issue 5): Pegasus QC on the 45 genes, human_immune labels, and monocytes,
+    B cells and T/NK cells among the paired cells, which passed both QCs."""
+    import mudata as md
+
+    root, _ = pbmc_run
+    paired = md.read_h5mu(root / "results" / "multiome" / "paired.h5mu")
+    types = set(paired.obs["cell_type"])
+    assert any("Monocyte" in t for t in types), types
+    assert any("B cell" in t for t in types), types
+    assert any("T cell" in t or "NK" in t or "Natural Killer" in t for t in types), types
+    qc = pd.read_csv(root / "results" / "rna" / "qc.tsv", sep="\t").set_index("cell")
+    assert qc.loc[paired.obs_names, "passed_qc"].all()
+    assert (paired["atac"].obs["n_fragments"] >= 1).all()
+    assert "pegasus" in (root / "logs" / "rna" / "qc_and_labels.log").read_text().lower()

@@ -128,3 +128,50 @@ def test_bam_samples_are_converted_to_fragments_first(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert re.search(r"atac_bam_to_fragments\s+1", output), output
+
+
+def _truth_cells(demo_run: Path) -> pd.DataFrame:
+    return pd.concat([
+        pd.read_csv(demo_run / "results" / "simulated" / s / "truth" / "cells.tsv", sep="\t")
+        .assign(cell=lambda t, s=s: s + "#" + t["barcode"])
+        for s in ("demo1", "demo2")
+    ]).set_index("cell")
+
+
+def test_demo_rna_qc_removes_planted_low_quality_cells(demo_run):
+    """Acceptance (issue 5): >= 90% of the simulator's low-quality cells fail Pegasus QC."""
+    qc = pd.read_csv(demo_run / "results" / "rna" / "qc.tsv", sep="\t").set_index("cell")
+    truth = _truth_cells(demo_run).loc[qc.index]
+    low = truth["low_quality"].astype(bool)
+    assert low.sum() > 20
+    assert (~qc.loc[low, "passed_qc"]).mean() >= 0.9
+    assert qc.loc[~low, "passed_qc"].mean() >= 0.95
+    assert (demo_run / "results" / "rna" / "qc.png").stat().st_size > 10_000
+
+
+def test_demo_paired_file_contract_labels_and_split(demo_run):
+    """Acceptance (issue 5): inferred labels match the truth (ARI >= 0.9); pairing keeps every
+    cell that passed both QCs; the h5mu follows DESIGN §3."""
+    import mudata as md
+    from sklearn.metrics import adjusted_rand_score
+
+    mdata = md.read_h5mu(demo_run / "results" / "multiome" / "paired.h5mu")
+    rna, atac = mdata["rna"], mdata["atac"]
+    assert rna.obs_names.equals(atac.obs_names) and mdata.obs_names.equals(rna.obs_names)
+    assert {"cell_type", "split"} <= set(mdata.obs.columns)
+    assert set(mdata.obs["split"]) == {"train", "val", "test"}
+    assert "counts" in rna.layers and np.issubdtype(rna.layers["counts"].dtype, np.integer)
+    assert atac.X.dtype == np.uint8
+    truth = _truth_cells(demo_run)
+    assert adjusted_rand_score(truth.loc[mdata.obs_names, "cell_type"], mdata.obs["cell_type"]) >= 0.9
+    # Every cell passing both QCs is paired (all demo types are large, so none is dropped later).
+    qc = pd.read_csv(demo_run / "results" / "rna" / "qc.tsv", sep="\t").set_index("cell")
+    atac_qc = pd.read_csv(demo_run / "results" / "atac" / "qc.tsv", sep="\t").set_index("cell")
+    atac_ok = (atac_qc["n_fragments"] >= 1000) & (atac_qc["tss_enrichment"] >= 4)
+    both = set(qc.index[qc["passed_qc"]]) & set(atac_qc.index[atac_ok])
+    assert set(mdata.obs_names) == both
+    fractions = mdata.obs["split"].value_counts(normalize=True)
+    assert abs(fractions["train"] - 0.7) < 0.02 and abs(fractions["test"] - 0.2) < 0.02
+    report = pd.read_csv(demo_run / "results" / "multiome" / "pairing.tsv", sep="\t")
+    assert report["paired"].sum() == len(both)
+    assert (demo_run / "results" / "multiome" / "umap.png").stat().st_size > 10_000

@@ -32,10 +32,7 @@ ATAC_COLUMNS = ("fragments", "bam", "atac_matrix")
 # names the sample and says why ("#" joins sample and barcode in cell names).
 SAMPLE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SIMULATED_ROOT = "results/simulated"
-# Marker sets that ship with pegasuspy (pegasus/annotate_cluster/*_cell_markers.json).
-PEGASUS_MARKER_PRESETS = frozenset(
-    {"human_immune", "mouse_immune", "human_brain", "mouse_brain", "human_lung", "mouse_lung", "mouse_liver"}
-)
+
 
 
 class ConfigError(ValueError):
@@ -98,12 +95,14 @@ def check_config(config: Mapping[str, Any]) -> None:
         _require_file(genome["blacklist"], "genome.blacklist", produced)
     for cell_type, path in config["hic"]["files"].items():
         _require_file(path, f"hic.files.{cell_type}", produced)
+    from .rna import PEGASUS_MARKER_SETS
+
     rna = config["rna"]
-    if rna["labels"] == "infer" and rna["markers"] not in PEGASUS_MARKER_PRESETS:
+    if rna["labels"] == "infer" and rna["markers"] not in PEGASUS_MARKER_SETS:
         if not rna["markers"].endswith(".json"):
             raise ConfigError(
                 f"config key rna.markers: {rna['markers']!r} is neither a Pegasus preset "
-                f"({', '.join(sorted(PEGASUS_MARKER_PRESETS))}) nor a marker .json file"
+                f"({', '.join(PEGASUS_MARKER_SETS)}) nor a marker .json file"
             )
         _require_file(rna["markers"], "rna.markers", produced)
     if rna["max_genes"] <= rna["min_genes"]:

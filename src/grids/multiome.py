@@ -112,3 +112,46 @@ def write_paired(rna, atac, cell_type: pd.Series, split: pd.Series, path: str) -
     mdata.obs["split"] = pd.Categorical(rna.obs["split"].to_numpy(), categories=SPLITS)
     with atomic_output(path) as tmp:
         mdata.write(str(tmp))
+
+
+def run_pairing(
+    *,
+    rna_h5ad: str,
+    rna_qc: str,
+    atac_h5ad: str,
+    min_fragments: int,
+    min_tss_enrichment: float,
+    min_cells_per_type: int,
+    split_settings: Mapping[str, float],
+    out_h5mu: str,
+    out_report: str,
+    out_umap: str,
+) -> None:
+    """Pair QC-passed cells of both modalities, drop unlabelled and rare types, split, write."""
+    import anndata as ad
+
+    from .io import write_tsv
+    from .rna import drop_small_cell_types, umap_figure
+
+    rna = ad.read_h5ad(rna_h5ad)
+    atac = ad.read_h5ad(atac_h5ad)
+    qc = pd.read_csv(rna_qc, sep="\t").set_index("cell")
+    atac_passed = atac_qc_pass(atac.obs, min_fragments=min_fragments, min_tss_enrichment=min_tss_enrichment)
+    paired, report = pair_cells(qc, atac.obs, qc["passed_qc"].astype(bool), atac_passed)
+    labels = rna.obs["cell_type"].loc[paired]
+    unlabelled = labels.isna()
+    if unlabelled.any():
+        log.warning("%d paired cells have no cell-type label and are dropped", int(unlabelled.sum()))
+    labels = labels[~unlabelled].astype(str)
+    keep = drop_small_cell_types(labels, min_cells=min_cells_per_type)
+    labels = labels[keep.reindex(labels.index).to_numpy()]
+    report["kept_after_labels"] = [int(labels.index.str.startswith(f"{s}#").sum()) for s in report["sample"]]
+    split = stratified_split(labels, split_settings, int(split_settings["seed"]))
+    cells = labels.index
+    rna_paired, atac_paired = rna[cells].copy(), atac[cells].copy()
+    write_paired(rna_paired, atac_paired, labels, split, out_h5mu)
+    write_tsv(report, out_report)
+    coords = pd.DataFrame(rna_paired.obsm["X_umap"], index=cells, columns=["umap1", "umap2"])
+    umap_figure(coords, labels, out_umap, title=f"Paired cells ({len(cells)}), RNA UMAP by cell type")
+    counts = pd.crosstab(labels, split)
+    log.info("paired cells by cell type and split:\n%s", counts.to_string())

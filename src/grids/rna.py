@@ -293,6 +293,9 @@ def rna_qc(
     var = data_pg.var
     targets = pd.Index(keep_genes)
     genes = var.index[var["highly_variable_features"].to_numpy(bool)] if subset_genes else var.index
+    # Mitochondrial genes are not regulated by nuclear CREs, so the surrogate does not model
+    # them (they stay available for QC, and as targets if asked for).
+    genes = genes[~genes.str.startswith(mito_prefix)]
     # Input order; targets with no count after QC were dropped by identify_robust_genes and
     # come back here as zero columns, so they stay addressable downstream.
     chosen = adata.var_names[adata.var_names.isin(genes.union(targets))]

@@ -1,0 +1,69 @@
+"""The RNA stage as the workflow runs it: read every sample, Pegasus QC, labels, UMAP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from .config import read_targets
+from .io import atomic_output, write_tsv
+from .rna import (
+    align_labels,
+    check_targets,
+    infer_labels,
+    qc_violin_figure,
+    read_labels,
+    read_rna,
+    rna_qc,
+    umap,
+)
+
+__all__ = ["run_rna_stage"]
+
+log = logging.getLogger(__name__)
+
+
+def run_rna_stage(
+    *,
+    rna_files: Mapping[str, str],
+    label_tables: Mapping[str, str],
+    targets: str,
+    settings: Mapping[str, Any],
+    mito_prefix: str,
+    out_h5ad: str,
+    out_qc: str,
+    out_figure: str,
+    out_labels: str,
+) -> None:
+    """QC-passed, log-normalised cells x (HVGs + targets) with ``obs['cell_type']`` and a UMAP."""
+    parts = [read_rna(path, sample) for sample, path in rna_files.items()]
+    target_table = read_targets(targets)
+    genes = set().union(*(p.var_names for p in parts))
+    check_targets(genes, target_table, source=targets)
+    adata, qc = rna_qc(
+        parts,
+        min_genes=settings["min_genes"], max_genes=settings["max_genes"], min_umis=settings["min_umis"],
+        max_umis=settings["max_umis"], percent_mito=settings["percent_mito"], mito_prefix=mito_prefix,
+        robust_percent_cells=settings["robust_percent_cells"], n_top_hvg=settings["n_top_genes"],
+        batch_aware=settings["batch_aware_hvg"], keep_genes=target_table["gene"].unique().tolist(),
+    )
+    write_tsv(qc, out_qc)
+    qc_violin_figure(qc, out_figure, min_genes=settings["min_genes"], max_genes=settings["max_genes"],
+                     min_umis=settings["min_umis"], max_umis=settings["max_umis"],
+                     percent_mito=settings["percent_mito"])
+    if settings["labels"] == "given":
+        labels = align_labels(read_labels(label_tables), list(adata.obs_names))
+    else:
+        labels = infer_labels(adata, markers=settings["markers"], resolution=settings["leiden_resolution"],
+                              random_state=settings["seed"])
+    coords = umap(adata, random_state=settings["seed"])
+    adata.obs["cell_type"] = pd.Categorical(labels.reindex(adata.obs_names))
+    adata.obsm["X_umap"] = coords.loc[adata.obs_names].to_numpy()
+    log.info("RNA: %d cells x %d genes; cell types: %s", adata.n_obs, adata.n_vars,
+             adata.obs["cell_type"].value_counts().to_dict())
+    write_tsv(adata.obs[["sample", "cell_type"]].reset_index(names="cell"), out_labels)
+    with atomic_output(out_h5ad) as tmp:
+        adata.write_h5ad(tmp, compression="gzip")

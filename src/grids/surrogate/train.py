@@ -1,0 +1,266 @@
+"""Training the surrogate: seeded, resumable, early-stopped, with NaN guards and a progress bar."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..io import atomic_output
+from .data import PairedData, chrom_blocks
+from .model import Surrogate, SurrogateConfig, csr_to_batch
+
+__all__ = ["TrainSettings", "TrainingError", "resolve_device", "train_surrogate", "predict_rows"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN loss, device unavailable)."""
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings (config key ``surrogate``)."""
+
+    max_epochs: int = 300
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    gamma_adv: float = 0.1
+    focal_gamma: float = 2.0
+    predict_weight: float = 5.0
+    patience: int = 25
+    checkpoint_every: int = 200
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` picks CUDA when available (logged); ``cuda`` without a GPU is an error."""
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError("surrogate.device is 'cuda' but torch sees no CUDA device "
+                                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); use auto or cpu")
+        return torch.device("cuda")
+    if requested == "auto":
+        if torch.cuda.is_available():
+            log.info("device auto: using CUDA (%s)", torch.cuda.get_device_name(0))
+            return torch.device("cuda")
+        log.info("device auto: no CUDA device, training on CPU")
+    return torch.device("cpu")
+
+
+def _focal_bce(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Binary cross-entropy with a focal factor (1 - p_t)^gamma: most peaks are closed and easy."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = torch.exp(-bce)
+    return ((1.0 - p_t) ** gamma * bce).mean()
+
+
+def _fingerprint(data: PairedData, config: SurrogateConfig, settings: TrainSettings) -> str:
+    """What a checkpoint must match to be resumed."""
+    payload = json.dumps({"config": config.to_dict(), "settings": {k: v for k, v in vars(settings).items()
+                                                                   if k not in ("threads", "device")},
+                          "cells": len(data.cells), "peaks": len(data.peaks), "genes": data.genes},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class _Batcher:
+    def __init__(self, data: PairedData, chrom_of_peak: np.ndarray, n_chroms: int, device: torch.device) -> None:
+        self.data, self.chrom_of_peak, self.n_chroms, self.device = data, chrom_of_peak, n_chroms, device
+
+    def __call__(self, rows: np.ndarray):
+        X = self.data.atac[rows]
+        batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
+        target = torch.from_numpy(X.toarray()).to(self.device)
+        y = torch.from_numpy(self.data.rna[rows]).to(self.device)
+        k = torch.from_numpy(self.data.cell_type[rows]).to(self.device)
+        return batch, target, y, k
+
+
+def _losses(model: Surrogate, batch, target, y, k, settings: TrainSettings) -> tuple[torch.Tensor, dict, tuple]:
+    """Generator-side losses: reconstructions, prediction, alignment, cycle, adversarial."""
+    h_a = model.encode_pooled(model.pooled(batch))
+    y = model.standardise(y)
+    h_r = model.rna_encoder(y)
+    h_r_hat, h_a_hat = model.f_ar(h_a), model.f_ra(h_r)
+    terms = {
+        "atac_rec": _focal_bce(model.decode_atac(h_a), target, settings.focal_gamma),
+        "rna_rec": F.mse_loss(model.rna_decoder(h_r), y),
+        "predict": F.mse_loss(model.rna_decoder(h_r_hat), y),
+        "align": F.mse_loss(h_r_hat, h_r) + F.mse_loss(h_a_hat, h_a),
+        "cycle": F.mse_loss(model.f_ra(h_r_hat), h_a) + F.mse_loss(model.f_ar(h_a_hat), h_r),
+    }
+    # The translated latents try to pass as real ones for their cell type's discriminators.
+    fake_r, fake_a = model.disc_rna(h_r_hat, k), model.disc_atac(h_a_hat, k)
+    adv = (F.binary_cross_entropy_with_logits(fake_r, torch.ones_like(fake_r))
+           + F.binary_cross_entropy_with_logits(fake_a, torch.ones_like(fake_a)))
+    terms["adversarial"] = adv
+    # The surrogate is the ATAC -> RNA path, so its prediction term carries the most weight.
+    total = (sum(v for key, v in terms.items() if key not in ("adversarial", "predict"))
+             + settings.predict_weight * terms["predict"] + settings.gamma_adv * adv)
+    return total, terms, (h_a.detach(), h_r.detach(), h_r_hat.detach(), h_a_hat.detach())
+
+
+def _disc_loss(model: Surrogate, latents, k) -> torch.Tensor:
+    h_a, h_r, h_r_hat, h_a_hat = latents
+    loss = torch.zeros((), device=h_a.device)
+    for disc, real, fake in ((model.disc_rna, h_r, h_r_hat), (model.disc_atac, h_a, h_a_hat)):
+        r, f = disc(real, k), disc(fake, k)
+        loss = loss + F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+        loss = loss + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))
+    return loss
+
+
+@torch.no_grad()
+def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Predicted log-normalised expression (clamped >= 0) for data rows, in eval mode."""
+    model.eval()
+    out = []
+    for lo in range(0, len(rows), batch_size):
+        batch, _, _, _ = batcher(rows[lo : lo + batch_size])
+        out.append(model(batch).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.n_genes), np.float32)
+
+
+def _validation_loss(model: Surrogate, batcher: _Batcher, data: PairedData) -> float:
+    rows = data.rows("val")
+    predicted = predict_rows(model, batcher, rows)
+    return float(np.mean((predicted - data.rna[rows]) ** 2))
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train_surrogate(
+    data: PairedData,
+    settings: TrainSettings,
+    *,
+    checkpoint: str | Path,
+    model_kwargs: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> tuple[Surrogate, dict]:
+    """Train on the ``train`` split, stop early on ``val`` prediction MSE, return the best model.
+
+    A checkpoint is written every ``checkpoint_every`` steps and at every epoch; a rerun with the
+    same data and settings resumes from it. A non-finite loss stops training with the step and
+    loss terms, leaving the last good checkpoint in place.
+    """
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(max(1, settings.threads))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = resolve_device(settings.device)
+    chrom_names, block_sizes, chrom_of_peak = chrom_blocks(data.peaks["chrom"])
+    config = SurrogateConfig(n_peaks=len(data.peaks), n_genes=len(data.genes), chrom_sizes=block_sizes,
+                             n_cell_types=len(data.cell_types), **(model_kwargs or {}))
+    model = Surrogate(config)
+    fit_rows = data.rows("train")
+    model.gene_mean.copy_(torch.from_numpy(data.rna[fit_rows].mean(axis=0)))
+    model.gene_scale.copy_(torch.from_numpy(np.maximum(data.rna[fit_rows].std(axis=0), 1e-3)))
+    model = model.to(device)
+    generator_params = [p for n, p in model.named_parameters() if not n.startswith("disc_")]
+    disc_params = [p for n, p in model.named_parameters() if n.startswith("disc_")]
+    opt = torch.optim.AdamW(generator_params, lr=settings.learning_rate, weight_decay=settings.weight_decay,
+                            foreach=True)
+    opt_disc = torch.optim.AdamW(disc_params, lr=settings.learning_rate, foreach=True)
+    batcher = _Batcher(data, chrom_of_peak, len(block_sizes), device)
+    train_rows = data.rows("train")
+    if len(train_rows) < 2 or len(data.rows("val")) == 0:
+        raise TrainingError(f"need training and validation cells; have {len(train_rows)} train, "
+                            f"{len(data.rows('val'))} val")
+    fingerprint = _fingerprint(data, config, settings)
+    rng = np.random.default_rng(settings.seed)
+    state = {"epoch": 0, "step": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0, "history": []}
+    best_weights = None
+    checkpoint = Path(checkpoint)
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        if saved.get("fingerprint") == fingerprint:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["opt"])
+            opt_disc.load_state_dict(saved["opt_disc"])
+            state = saved["state"]
+            best_weights = saved["best_weights"]
+            rng.bit_generator.state = saved["rng"]
+            torch.set_rng_state(saved["torch_rng"])
+            log.info("resuming from %s at epoch %d (step %d)", checkpoint, state["epoch"], state["step"])
+        else:
+            log.info("ignoring %s: it belongs to other data or settings", checkpoint)
+
+    def save() -> None:
+        _save_checkpoint(checkpoint, {
+            "fingerprint": fingerprint, "model": model.state_dict(), "opt": opt.state_dict(),
+            "opt_disc": opt_disc.state_dict(), "state": state, "best_weights": best_weights,
+            "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+        })
+
+    started = time.perf_counter()
+    bar = tqdm(total=settings.max_epochs, initial=state["epoch"], desc="surrogate", unit="epoch",
+               disable=not progress)
+    while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
+        model.train()
+        order = train_rows[rng.permutation(len(train_rows))]
+        sums: dict[str, float] = {}
+        n_batches = 0
+        for lo in range(0, len(order), settings.batch_size):
+            rows = order[lo : lo + settings.batch_size]
+            if len(rows) < 2:  # BatchNorm needs two cells
+                continue
+            batch, target, y, k = batcher(rows)
+            loss, terms, latents = _losses(model, batch, target, y, k, settings)
+            if not torch.isfinite(loss):
+                values = ", ".join(f"{key}={float(v.detach()):.4g}" for key, v in terms.items())
+                raise TrainingError(f"non-finite loss at step {state['step']} (epoch {state['epoch']}): {values}; "
+                                    f"the last good checkpoint is {checkpoint}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            opt_disc.zero_grad(set_to_none=True)
+            _disc_loss(model, latents, k).backward()
+            opt_disc.step()
+            state["step"] += 1
+            n_batches += 1
+            for key, v in terms.items():
+                sums[key] = sums.get(key, 0.0) + float(v.detach())
+            if state["step"] % settings.checkpoint_every == 0:
+                save()
+        val = _validation_loss(model, batcher, data)
+        means = {key: v / max(n_batches, 1) for key, v in sums.items()}
+        state["history"].append({"epoch": state["epoch"], "val_mse": val, **means})
+        if val < state["best_val"] - 1e-6:
+            state.update(best_val=val, best_epoch=state["epoch"], bad_epochs=0)
+            best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] += 1
+        bar.set_postfix(predict=f"{means.get('predict', 0):.4f}", atac=f"{means.get('atac_rec', 0):.4f}",
+                        val=f"{val:.4f}", best=f"{state['best_val']:.4f}")
+        bar.update(1)
+        save()
+    bar.close()
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    model.eval()
+    stopped = "early stopping" if state["bad_epochs"] >= settings.patience else "max_epochs"
+    log.info("trained %d epochs (%d steps, %s); best val MSE %.5f at epoch %d; %.1f s", state["epoch"],
+             state["step"], stopped, state["best_val"], state["best_epoch"], time.perf_counter() - started)
+    info = {"epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
+            "best_val_mse": state["best_val"], "stopped_by": stopped, "device": str(device),
+            "train_seconds": time.perf_counter() - started, "history": state["history"],
+            "chromosomes": chrom_names}
+    return model, info

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "atomic_output",
+    "prefixed",
     "write_tsv",
     "read_chrom_sizes",
     "write_chrom_sizes",
@@ -60,6 +61,12 @@ def atomic_output(path: PathLike, *companions: str) -> Iterator[Path]:
     finally:
         for leftover in (tmp, *(Path(f"{tmp}{s}") for s in companions)):
             leftover.unlink(missing_ok=True)
+
+
+def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:
+    """Cell names as the workflow writes them: ``{sample}#{barcode}`` (ArchR style), so the
+    same barcode in two samples names two cells. Both modalities name cells this way."""
+    return [f"{sample}#{b}" for b in barcodes]
 
 
 def _current_umask() -> int:

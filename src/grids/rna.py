@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .atac.stage import prefixed
-from .io import atomic_output
+from .io import atomic_output, prefixed
 from .plots import _pyplot, _save
 
 if TYPE_CHECKING:

@@ -9,24 +9,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_output, read_cell_barcodes, read_chrom_sizes, write_tsv
+from ..io import atomic_output, prefixed, read_cell_barcodes, read_chrom_sizes, write_tsv
 from .matrix import build_peak_matrix
 from .peaks import read_peaks_bed
 from .qc import barcode_qc, call_cells, read_tss
 
 __all__ = [
-    "cell_groups", "merge_sample_matrices", "prefixed", "qc_figure_inputs", "run_barcode_qc", "run_sample_matrix",
+    "cell_groups", "merge_sample_matrices", "qc_figure_inputs", "run_barcode_qc", "run_sample_matrix",
     "safe_group_name",
 ]
 
 log = logging.getLogger(__name__)
 
 QC_COLUMNS = ["n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal", "frip"]
-
-
-def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:
-    """Cell names as the workflow writes them: ``{sample}#{barcode}`` (ArchR style)."""
-    return [f"{sample}#{b}" for b in barcodes]
 
 
 def run_barcode_qc(

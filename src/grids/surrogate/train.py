@@ -40,6 +40,7 @@ class TrainSettings:
     gamma_adv: float = 0.1
     focal_gamma: float = 2.0
     predict_weight: float = 5.0
+    peak_dropout: float = 0.0
     patience: int = 25
     checkpoint_every: int = 200
     seed: int = 0
@@ -82,10 +83,16 @@ class _Batcher:
     def __init__(self, data: PairedData, chrom_of_peak: np.ndarray, n_chroms: int, device: torch.device) -> None:
         self.data, self.chrom_of_peak, self.n_chroms, self.device = data, chrom_of_peak, n_chroms, device
 
-    def __call__(self, rows: np.ndarray):
+    def __call__(self, rows: np.ndarray, drop: float = 0.0, rng: np.random.Generator | None = None):
         X = self.data.atac[rows]
-        batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
         target = torch.from_numpy(X.toarray()).to(self.device)
+        if drop > 0:
+            # Peak dropout: hide a random share of each cell's open peaks from the encoder (the
+            # reconstruction target keeps them), as another library of the same cell would.
+            X = X.copy()
+            X.data[rng.random(len(X.data)) < drop] = 0
+            X.eliminate_zeros()
+        batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
         y = torch.from_numpy(self.data.rna[rows]).to(self.device)
         k = torch.from_numpy(self.data.cell_type[rows]).to(self.device)
         return batch, target, y, k
@@ -221,7 +228,7 @@ def train_surrogate(
             rows = order[lo : lo + settings.batch_size]
             if len(rows) < 2:  # BatchNorm needs two cells
                 continue
-            batch, target, y, k = batcher(rows)
+            batch, target, y, k = batcher(rows, settings.peak_dropout, rng)
             loss, terms, latents = _losses(model, batch, target, y, k, settings)
             if not torch.isfinite(loss):
                 values = ", ".join(f"{key}={float(v.detach()):.4g}" for key, v in terms.items())

@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/atac.smk"
 include: "workflow/rules/rna.smk"
+include: "workflow/rules/surrogate.smk"
 
 
 rule all:
@@ -23,4 +24,5 @@ rule all:
         "results/atac/atac.h5ad",
         "results/atac/qc.png",
         "results/multiome/paired.h5mu",
+        "results/surrogate/model.pt",
     default_target: True

@@ -116,3 +116,28 @@ def test_cuda_requested_without_gpu_is_a_clear_error():
     with pytest.raises(TrainingError, match="no CUDA device"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_saved_model_round_trip_and_mismatch_errors(tmp_path):
+    import grids
+    from grids.surrogate import ModelMismatchError, predict_rows, save_surrogate
+    from grids.surrogate.data import chrom_blocks
+    from grids.surrogate.train import _Batcher
+
+    data = _toy_data()
+    model, info = train_surrogate(data, TrainSettings(max_epochs=2, batch_size=32, device="cpu"),
+                                  checkpoint=tmp_path / "c.pt", progress=False)
+    save_surrogate(model, data, info, tmp_path / "model.pt")
+    loaded = grids.load_surrogate(tmp_path / "model.pt")
+    _, sizes, chrom = chrom_blocks(data.peaks["chrom"])
+    expected = predict_rows(model, _Batcher(data, chrom, len(sizes), "cpu"), np.arange(20))
+    assert np.allclose(loaded.predict(data.atac[:20]), expected, atol=1e-6)
+    assert (loaded.predict(data.atac[:20]) >= 0).all()
+    loaded.check_compatible(list(map(str, data.peaks.index)), data.genes)
+    with pytest.raises(ModelMismatchError, match=r"genes: model has 8, .* only in the model: \['g7'\]"):
+        loaded.check_compatible(list(map(str, data.peaks.index)), data.genes[:7] + ["other"])
+    with pytest.raises(ModelMismatchError, match="peaks"):
+        loaded.check_compatible(list(map(str, data.peaks.index))[:-1], data.genes)
+    with pytest.raises(ValueError, match="not a GRIDS surrogate"):
+        torch.save({"x": 1}, tmp_path / "other.pt")
+        grids.load_surrogate(tmp_path / "other.pt")

@@ -175,3 +175,22 @@ def test_demo_paired_file_contract_labels_and_split(demo_run):
     report = pd.read_csv(demo_run / "results" / "multiome" / "pairing.tsv", sep="\t")
     assert report["paired"].sum() == len(both)
     assert (demo_run / "results" / "multiome" / "umap.png").stat().st_size > 10_000
+
+
+def test_demo_surrogate_outputs_and_marker_r2(demo_run):
+    """Issue 6 (in progress): model.pt loads, predicts the paired cells, and its marker-mean R²
+    on test cells clears the 0.9 floor; metrics.json carries the ridge baseline side by side."""
+    import json
+
+    import mudata as md
+
+    import grids
+
+    metrics = json.loads((demo_run / "results" / "surrogate" / "metrics.json").read_text())
+    assert metrics["surrogate"]["marker_mean_r2"] >= 0.9
+    assert {"median_pearson_r", "pearson_r", "alpha"} <= set(metrics["ridge"])
+    model = grids.load_surrogate(demo_run / "results" / "surrogate" / "model.pt")
+    paired = md.read_h5mu(demo_run / "results" / "multiome" / "paired.h5mu")
+    model.check_compatible(paired["atac"].var_names, paired["rna"].var_names, source="paired.h5mu")
+    predicted = model.predict(paired["atac"].X[:50])
+    assert predicted.shape == (50, paired["rna"].n_vars) and (predicted >= 0).all()

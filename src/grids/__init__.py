@@ -5,4 +5,11 @@ Heavy dependencies (torch, pegasus, scanpy) are imported lazily by the modules t
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_surrogate"]
+
+
+def load_surrogate(path, *, device: str = "cpu"):
+    """Load a trained surrogate (``results/surrogate/model.pt``); see :mod:`grids.surrogate`."""
+    from .surrogate.saved import load_surrogate as _load
+
+    return _load(path, device=device)

@@ -89,3 +89,34 @@ def atac_qc_figure(
     axes[0, 2].set_xlim(0, 800)
     fig.tight_layout()
     _save(fig, path)
+
+
+def marker_heatmaps(observed: pd.DataFrame, predicted: pd.DataFrame, path: str | Path, *, r2: float | None) -> None:
+    """Side-by-side heatmaps of mean marker expression per cell type: observed and predicted."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(2 + 0.45 * observed.shape[1] * 2, 1.5 + 0.4 * observed.shape[0]),
+                             sharey=True)
+    vmax = float(np.nanmax([observed.to_numpy().max(), predicted.to_numpy().max()]))
+    for ax, frame, title in ((axes[0], observed, "observed (test cells)"), (axes[1], predicted, "surrogate")):
+        image = ax.imshow(frame.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=vmax)
+        ax.set_xticks(range(frame.shape[1]), frame.columns, rotation=90, fontsize=7)
+        ax.set_yticks(range(frame.shape[0]), frame.index, fontsize=8)
+        ax.set_title(title)
+    fig.colorbar(image, ax=axes, label="mean log-normalised expression", shrink=0.8)
+    if r2 is not None:
+        fig.suptitle(f"Marker means per cell type, R² = {r2:.3f}")
+    _save(fig, path)
+
+
+def umap_expression(coords: np.ndarray, observed: pd.DataFrame, predicted: pd.DataFrame, path: str | Path) -> None:
+    """UMAP of test cells coloured by observed (top row) and predicted (bottom row) expression."""
+    plt = _pyplot()
+    genes = list(observed.columns)
+    fig, axes = plt.subplots(2, len(genes), figsize=(3.2 * len(genes), 6.2), squeeze=False)
+    for j, gene in enumerate(genes):
+        vmax = float(max(observed[gene].max(), predicted[gene].max())) or 1.0
+        for i, (frame, label) in enumerate(((observed, "observed"), (predicted, "predicted"))):
+            ax = axes[i, j]
+            ax.scatter(coords[:, 0], coords[:, 1], c=frame[gene].to_numpy(), s=4, cmap="magma_r", vmin=0, vmax=vmax)
+            ax.set(xticks=[], yticks=[], title=f"{gene} {label}")
+    _save(fig, path)

@@ -110,3 +110,13 @@ if not ATAC_FROM_FRAGMENTS and len(ATAC_MODES) > 1:
         f"{config['samples']}: samples mix precomputed peak matrices (atac_matrix) with fragments/BAMs; "
         "give fragments for every sample (peaks are then called jointly) or matrices for every sample"
     )
+
+
+def surrogate_uses_gpu():
+    """Whether training will run on CUDA, so the rule can ask the scheduler for a GPU."""
+    device = config["surrogate"]["device"]
+    if device != "auto":
+        return device == "cuda"
+    import torch
+
+    return torch.cuda.is_available()

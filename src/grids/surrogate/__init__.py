@@ -2,10 +2,13 @@
 
 from .data import PairedData, chrom_blocks, load_paired
 from .model import SparseBatch, Surrogate, SurrogateConfig, csr_to_batch, dense_pooled_reference
+from .saved import ModelMismatchError, SavedSurrogate, load_surrogate, save_surrogate
 from .train import TrainingError, TrainSettings, predict_rows, resolve_device, train_surrogate
 
 __all__ = [
+    "ModelMismatchError",
     "PairedData",
+    "SavedSurrogate",
     "SparseBatch",
     "Surrogate",
     "SurrogateConfig",
@@ -15,7 +18,9 @@ __all__ = [
     "csr_to_batch",
     "dense_pooled_reference",
     "load_paired",
+    "load_surrogate",
     "predict_rows",
     "resolve_device",
+    "save_surrogate",
     "train_surrogate",
 ]

@@ -1,0 +1,78 @@
+"""The ``train_surrogate`` rule: train, save ``model.pt``, test metrics vs ridge, figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import read_targets
+from ..io import atomic_output
+from ..plots import marker_heatmaps, umap_expression
+from .data import chrom_blocks, load_paired
+from .metrics import evaluate_predictions, ridge_baseline
+from .saved import save_surrogate
+from .train import TrainSettings, _Batcher, predict_rows, train_surrogate
+
+__all__ = ["run_train_surrogate", "MODEL_KEYS", "TRAIN_KEYS"]
+
+log = logging.getLogger(__name__)
+
+MODEL_KEYS = ("d_h", "chrom_dim", "latent_dim", "rna_hidden", "cross_hidden", "disc_hidden", "dropout")
+TRAIN_KEYS = tuple(TrainSettings.__dataclass_fields__)
+
+
+def run_train_surrogate(
+    *,
+    paired: str,
+    targets: str,
+    settings: Mapping[str, Any],
+    threads: int,
+    out_model: str,
+    out_metrics: str,
+    checkpoint: str,
+    out_heatmap: str,
+    out_umap: str,
+) -> dict:
+    data = load_paired(paired)
+    train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)
+    model, info = train_surrogate(data, train_settings, checkpoint=checkpoint,
+                                  model_kwargs={k: settings[k] for k in MODEL_KEYS if k in settings})
+    save_surrogate(model, data, info, out_model)
+
+    _, sizes, chrom_of_peak = chrom_blocks(data.peaks["chrom"])
+    batcher = _Batcher(data, chrom_of_peak, len(sizes), next(model.parameters()).device)
+    test = data.rows("test")
+    predicted = predict_rows(model, batcher, test)
+    markers = list(dict.fromkeys(read_targets(targets)["gene"]))
+    metrics = {"surrogate": evaluate_predictions(predicted, data, markers)}
+    ridge_prediction, alpha = ridge_baseline(data)
+    metrics["ridge"] = {**evaluate_predictions(ridge_prediction, data, markers), "alpha": alpha}
+    metrics["training"] = {k: v for k, v in info.items() if k != "history"}
+    metrics["history"] = info["history"]
+    metrics["n_cells"] = {s: int(len(data.rows(s))) for s in ("train", "val", "test")}
+    for name in ("surrogate", "ridge"):
+        m = metrics[name]
+        log.info("%s: median test r %.3f, marker-mean R2 %s, test MSE %.3f", name, m["median_pearson_r"],
+                 None if m["marker_mean_r2"] is None else round(m["marker_mean_r2"], 3), m["test_mse"])
+    with atomic_output(out_metrics) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1) + "\n")
+
+    cell_type = np.array(data.cell_types)[data.cell_type[test]]
+    present = [g for g in markers if g in data.genes]
+    index = [data.genes.index(g) for g in present]
+    observed = pd.DataFrame(data.rna[test][:, index], columns=present).groupby(cell_type).mean()
+    guessed = pd.DataFrame(predicted[:, index], columns=present).groupby(cell_type).mean()
+    marker_heatmaps(observed, guessed, out_heatmap, r2=metrics["surrogate"]["marker_mean_r2"])
+    if data.umap is not None:
+        shown = present[:4]
+        shown_index = [data.genes.index(g) for g in shown]
+        umap_expression(data.umap[test], pd.DataFrame(data.rna[test][:, shown_index], columns=shown),
+                        pd.DataFrame(predicted[:, shown_index], columns=shown), out_umap)
+    else:
+        marker_heatmaps(observed, guessed, out_umap, r2=None)
+    return metrics

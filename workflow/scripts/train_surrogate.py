@@ -1,0 +1,17 @@
+"""Snakemake adapter: train the surrogate, save model.pt, metrics.json and figures."""
+
+from grids.surrogate.stage import run_train_surrogate
+from grids.workflow import logged
+
+with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+    run_train_surrogate(
+        paired=snakemake.input.paired,  # noqa: F821
+        targets=snakemake.input.targets,  # noqa: F821
+        settings=snakemake.params.settings,  # noqa: F821
+        threads=snakemake.threads,  # noqa: F821
+        out_model=snakemake.output.model,  # noqa: F821
+        out_metrics=snakemake.output.metrics,  # noqa: F821
+        checkpoint=snakemake.params.checkpoint,  # noqa: F821
+        out_heatmap=snakemake.output.heatmap,  # noqa: F821
+        out_umap=snakemake.output.umap,  # noqa: F821
+    )

@@ -6,7 +6,6 @@ import filecmp
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import TINY
 from grids.simulate import loop_pixels, make_params, simulate_sample

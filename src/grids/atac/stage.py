@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,6 +85,16 @@ def safe_group_name(cell_type: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(cell_type))
 
 
+def _write_sample_matrix(X, obs: pd.DataFrame, peaks: pd.DataFrame, path: str) -> None:
+    """A sample's cells x peaks AnnData: var indexed by peak name with chrom/start/end."""
+    import anndata as ad
+
+    var = peaks.set_index("name")[["chrom", "start", "end"]]
+    var.index.name = "peak"
+    with atomic_output(path) as tmp:
+        ad.AnnData(X=X, obs=obs, var=var).write_h5ad(tmp, compression="gzip")
+
+
 def run_sample_matrix(
     *,
     sample: str,
@@ -99,8 +108,6 @@ def run_sample_matrix(
     out_h5ad: str,
 ) -> None:
     """Binary cells x peaks AnnData of one sample, cells in the RNA matrix's order when paired."""
-    import anndata as ad
-
     sizes = read_chrom_sizes(chrom_sizes)
     peak_table = read_peaks_bed(peaks)
     table = pd.read_csv(barcode_table, sep="\t").set_index("barcode")
@@ -120,11 +127,7 @@ def run_sample_matrix(
     obs.insert(0, "barcode", obs.index.astype(str))
     obs.insert(0, "sample", sample)
     obs.index = pd.Index(prefixed(sample, order), name="cell")
-    var = peak_table.set_index("name")[["chrom", "start", "end"]]
-    var.index.name = "peak"
-    adata = ad.AnnData(X=matrix.X, obs=obs, var=var)
-    with atomic_output(out_h5ad) as tmp:
-        adata.write_h5ad(tmp, compression="gzip")
+    _write_sample_matrix(matrix.X, obs, peak_table, out_h5ad)
 
 
 def merge_sample_matrices(h5ads: Sequence[str], out_h5ad: str, out_qc: str) -> "object":
@@ -161,7 +164,6 @@ def run_import_matrix(
     out_h5ad: str,
 ) -> None:
     """A sample's precomputed peak matrix as the stage's per-sample AnnData (no peak calling)."""
-    import anndata as ad
     import scipy.sparse as sp
 
     from .inputs import read_peak_matrix
@@ -182,10 +184,7 @@ def run_import_matrix(
                        index=pd.Index(prefixed(sample, order), name="cell"))
     for column in ("n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal", "frip"):
         obs[column] = np.nan  # needs fragments
-    var = peaks.set_index("name")[["chrom", "start", "end"]]
-    var.index.name = "peak"
-    with atomic_output(out_h5ad) as tmp:
-        ad.AnnData(X=X, obs=obs, var=var).write_h5ad(tmp, compression="gzip")
+    _write_sample_matrix(X, obs, peaks, out_h5ad)
 
 
 def write_matrix_peaks(h5ads: Sequence[str], out_bed: str) -> None:

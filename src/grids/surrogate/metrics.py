@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from .data import PairedData
 

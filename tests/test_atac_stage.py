@@ -109,7 +109,7 @@ def test_insertions_leave_nothing_behind_on_a_bad_file(tmp_path):
         handle.write("chr1\t10\t60\tA\t1\nchr1\t20\t10\tA\t1\n")
     out = tmp_path / "out"
     with pytest.raises(FragmentsError):
-        write_insertions(bad, {"chr1": 1000}, {"A": "all"}, {"all": out / "all.bed"})
+        write_insertions(bad, {"chr1": 1000}, {"A": ["all"]}, {"all": out / "all.bed"})
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -132,9 +132,19 @@ def test_peaks_from_real_chr22_fragments(tmp_path):
     sizes = read_chrom_sizes(REPO / "resources" / "hg38.chrom.sizes")
     qc = barcode_qc(path, sizes, pd.DataFrame(columns=["chrom", "position", "strand", "gene"]))
     cells = call_cells(qc.table, rna_barcodes=None, min_fragments=100, min_tss_enrichment=0, source=str(path))
-    groups = dict.fromkeys(qc.table.loc[cells, "barcode"], "all")
+    groups = {b: ["all"] for b in qc.table.loc[cells, "barcode"]}
     written = write_insertions(path, sizes, groups, {"all": tmp_path / "all.bed"})
     assert written["all"] == 2 * qc.table.loc[cells, "n_fragments"].sum()
     narrow = call_peaks(tmp_path / "all.bed", tmp_path, "chr22", genome_size=sizes["chr22"])
     peaks = pd.read_csv(narrow, sep="\t", header=None)
     assert len(peaks) > 20 and set(peaks[0]) == {"chr22"}
+
+
+def test_insertions_of_overlapping_pseudobulks_in_one_pass(tmp_path):
+    fragments = tmp_path / "f.tsv.gz"
+    with gzip.open(fragments, "wt") as handle:
+        handle.write("chr1\t10\t60\tA\t1\nchr1\t20\t90\tB\t1\nchr1\t30\t80\tC\t1\n")
+    written = write_insertions(fragments, {"chr1": 1000}, {"A": ["all", "x"], "B": ["all"]},
+                               {"all": tmp_path / "all.bed", "x": tmp_path / "x.bed"})
+    assert written == {"all": 4, "x": 2}
+    assert sorted((tmp_path / "x.bed").read_text().split("\n")) == ["", "chr1\t10\t11", "chr1\t59\t60"]

@@ -10,11 +10,13 @@ from grids.workflow import logged
 with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
     atac = snakemake.params.atac  # noqa: F821
     outdir = Path(snakemake.output.insertions)  # noqa: F821
-    per_type = cell_groups(snakemake.input.barcodes, snakemake.params.labels, len(snakemake.params.groups) > 1)  # noqa: F821
-    everyone = cell_groups(snakemake.input.barcodes, None, False)  # noqa: F821
-    sizes = read_chrom_sizes(snakemake.input.chrom_sizes)  # noqa: F821
-    for groups, names in ((everyone, ["all"]), (per_type, snakemake.params.groups[1:])):  # noqa: F821
-        if names:
-            write_insertions(snakemake.input.fragments, sizes, groups,  # noqa: F821
-                             {name: outdir / f"{name}.bed" for name in names},
-                             chunk_size=atac["chunk_size"], skip_unknown_chroms=atac["skip_unknown_chromosomes"])
+    names = snakemake.params.groups  # noqa: F821
+    groups = cell_groups(snakemake.input.barcodes, snakemake.params.labels, len(names) > 1)  # noqa: F821
+    write_insertions(
+        snakemake.input.fragments,  # noqa: F821
+        read_chrom_sizes(snakemake.input.chrom_sizes),  # noqa: F821
+        groups,
+        {name: outdir / f"{name}.bed" for name in names},
+        chunk_size=atac["chunk_size"],
+        skip_unknown_chroms=atac["skip_unknown_chromosomes"],
+    )

@@ -33,7 +33,7 @@ class PeakCallingError(RuntimeError):
 def write_insertions(
     fragments: str | Path,
     chrom_sizes: Mapping[str, int],
-    groups: Mapping[str, str],
+    groups: Mapping[str, Sequence[str]],
     outputs: Mapping[str, str | Path],
     *,
     chunk_size: int = 2_000_000,
@@ -41,12 +41,12 @@ def write_insertions(
 ) -> dict[str, int]:
     """Write the Tn5 insertions (both ends of each fragment) of each barcode group as BED.
 
-    ``groups`` maps barcode -> group (pseudobulk) name; barcodes not in it are ignored.
-    ``outputs`` maps group -> BED path. Returns insertions written per group.
+    ``groups`` maps barcode -> the pseudobulks it belongs to (e.g. ``["all", "B"]``), so every
+    pseudobulk is written in one pass over the fragments; barcodes not in it are ignored.
+    ``outputs`` maps pseudobulk -> BED path. Returns insertions written per pseudobulk.
     """
     chroms = np.array(list(chrom_sizes), dtype=object)
     names = sorted(set(outputs))
-    group_index = {name: i for i, name in enumerate(names)}
     written = dict.fromkeys(names, 0)
     with contextlib.ExitStack() as stack:
         handles = []
@@ -55,10 +55,12 @@ def write_insertions(
             handles.append(stack.enter_context(open(tmp, "w")))
         for chunk in iter_fragments(fragments, chrom_sizes, chunk_size=chunk_size,
                                     skip_unknown_chroms=skip_unknown_chroms):
-            lookup = np.array([group_index.get(groups.get(b, ""), -1) for b in chunk.barcodes], dtype=np.int64)
-            group = lookup[chunk.barcode_code]
-            for g in np.unique(group[group >= 0]):
-                rows = group == g
+            for g, name in enumerate(names):
+                member = np.fromiter((name in groups.get(b, ()) for b in chunk.barcodes), dtype=bool,
+                                     count=len(chunk.barcodes))
+                rows = member[chunk.barcode_code]
+                if not rows.any():
+                    continue
                 position = np.concatenate([chunk.start[rows], chunk.end[rows] - 1])
                 chrom = np.concatenate([chunk.chrom_rank[rows], chunk.chrom_rank[rows]])
                 # MACS sorts its input itself, so chunk order is fine.

@@ -65,19 +65,20 @@ def run_barcode_qc(
     return table
 
 
-def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> dict[str, str]:
-    """Barcode -> pseudobulk name: "all" for every cell, or the cell type when calling per type."""
+def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> dict[str, list[str]]:
+    """Barcode -> pseudobulks it belongs to: "all" for every cell, plus its cell type when
+    calling per type."""
     table = pd.read_csv(barcode_table, sep="\t", usecols=["barcode", "is_cell"])
     cells = table.loc[table["is_cell"], "barcode"].astype(str)
     if not per_cell_type:
-        return dict.fromkeys(cells, "all")
+        return {b: ["all"] for b in cells}
     if not labels:
         raise ValueError("atac.call_per_cell_type needs a cell_types file in the sample sheet")
     frame = pd.read_csv(labels, sep="\t", dtype=str)
     if list(frame.columns[:2]) != ["barcode", "cell_type"]:
         raise ValueError(f"{labels}: expected columns barcode and cell_type, found {list(frame.columns)}")
     label = frame.set_index("barcode")["cell_type"]
-    return {b: safe_group_name(label[b]) for b in cells if b in label.index}
+    return {b: ["all", safe_group_name(label[b])] if b in label.index else ["all"] for b in cells}
 
 
 def safe_group_name(cell_type: str) -> str:

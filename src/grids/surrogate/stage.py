@@ -13,10 +13,10 @@ import pandas as pd
 from ..config import read_targets
 from ..io import atomic_output
 from ..plots import marker_heatmaps, umap_expression
-from .data import chrom_blocks, load_paired
+from .data import load_paired
 from .metrics import evaluate_predictions, ridge_baseline
-from .saved import save_surrogate
-from .train import TrainSettings, _Batcher, predict_rows, train_surrogate
+from .saved import load_surrogate, save_surrogate
+from .train import TrainSettings, train_surrogate
 
 __all__ = ["run_train_surrogate", "MODEL_KEYS", "TRAIN_KEYS"]
 
@@ -44,10 +44,9 @@ def run_train_surrogate(
                                   model_kwargs={k: settings[k] for k in MODEL_KEYS if k in settings})
     save_surrogate(model, data, info, out_model)
 
-    _, sizes, chrom_of_peak = chrom_blocks(data.peaks["chrom"])
-    batcher = _Batcher(data, chrom_of_peak, len(sizes), next(model.parameters()).device)
+    # Test predictions come from the saved file, so the metrics describe what users load.
     test = data.rows("test")
-    predicted = predict_rows(model, batcher, test)
+    predicted = load_surrogate(out_model).predict(data.atac[test])
     markers = list(dict.fromkeys(read_targets(targets)["gene"]))
     metrics = {"surrogate": evaluate_predictions(predicted, data, markers)}
     ridge_prediction, alpha = ridge_baseline(data)

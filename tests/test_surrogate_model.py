@@ -16,9 +16,11 @@ from grids.surrogate import (
     TrainSettings,
     csr_to_batch,
     dense_pooled_reference,
+    predict_rows,
     resolve_device,
     train_surrogate,
 )
+from grids.surrogate.model import focal_bce
 
 SIZES = [30, 1, 45, 24]  # includes a one-peak chromosome
 
@@ -72,6 +74,23 @@ def test_pooling_is_linear_in_open_peaks():
         assert torch.allclose(pooled[i], expected, atol=1e-10)
 
 
+def test_sampled_reconstruction_loss_estimates_the_full_loss():
+    torch.manual_seed(2)
+    config = SurrogateConfig(n_peaks=sum(SIZES), n_genes=4, chrom_sizes=SIZES, n_cell_types=1)
+    model = Surrogate(config).double().eval()
+    X = _random_binary(6, sum(SIZES), 0.2, seed=5)
+    target = csr_to_batch(X, np.repeat(np.arange(len(SIZES)), SIZES), len(SIZES))
+    h_a = torch.randn(6, config.latent_dim, dtype=torch.float64)
+    with torch.no_grad():
+        full = model.atac_reconstruction_loss(h_a, target, gamma=2.0, n_sampled=0)
+        dense = torch.from_numpy(X.toarray())
+        assert torch.isclose(full, focal_bce(model.decode_atac(h_a), dense, 2.0).mean())
+        assert torch.isclose(model.atac_reconstruction_loss(h_a, target, 2.0, n_sampled=sum(SIZES)), full)
+        estimates = torch.stack([model.atac_reconstruction_loss(h_a, target, 2.0, n_sampled=20) for _ in range(2000)])
+        assert abs(float(estimates.mean() / full) - 1.0) < 0.01
+        assert float(estimates.std()) > 0  # it is a sample
+
+
 def _toy_data(n_cells: int = 120, seed: int = 0) -> PairedData:
     rng = np.random.default_rng(seed)
     X = (rng.random((n_cells, sum(SIZES))) < 0.2).astype(np.float32)
@@ -83,6 +102,100 @@ def _toy_data(n_cells: int = 120, seed: int = 0) -> PairedData:
     peaks = pd.DataFrame({"chrom": chroms, "start": np.arange(sum(SIZES)) * 1000, "end": np.arange(sum(SIZES)) * 1000 + 500})
     return PairedData(atac=sp.csr_matrix(X), rna=rna, cell_type=cell_type, cell_types=["a", "b"], split=split,
                       peaks=peaks, genes=[f"g{i}" for i in range(8)], cells=[f"c{i}" for i in range(n_cells)], umap=None)
+
+
+def _toy_links(data: PairedData) -> tuple[np.ndarray, np.ndarray]:
+    """Gene g is linked to peaks g .. g+4 (the toy genes are driven by peaks 0..7)."""
+    peak = np.concatenate([np.arange(g, g + 5) for g in range(8)])
+    return peak, np.repeat(np.arange(8), 5)
+
+
+def test_cis_term_equals_dense_product_values_and_gradients():
+    torch.manual_seed(0)
+    n_peaks, n_genes = sum(SIZES), 6
+    rng = np.random.default_rng(3)
+    peak = rng.integers(0, n_peaks, 40)
+    gene = rng.integers(0, n_genes, 40)
+    keep = np.unique(peak * n_genes + gene, return_index=True)[1]  # one weight per pair
+    peak, gene = peak[keep], gene[keep]
+    config = SurrogateConfig(n_peaks=n_peaks, n_genes=n_genes, chrom_sizes=SIZES, n_cell_types=1,
+                             n_cis_links=len(peak))
+    model = Surrogate(config).double()
+    weight = rng.normal(size=len(peak))
+    bias = rng.normal(size=n_genes)
+    model.set_cis_links(peak, gene, weight=weight, bias=bias)
+    X = _random_binary(7, n_peaks, 0.3, seed=4)
+    chrom = np.repeat(np.arange(len(SIZES)), SIZES)
+    sparse = model.cis(csr_to_batch(X, chrom, len(SIZES)))
+    W = torch.zeros(n_peaks, n_genes, dtype=torch.float64)
+    W[peak, gene] = torch.from_numpy(weight)
+    dense = torch.from_numpy(X.toarray()) @ W + torch.from_numpy(bias)
+    assert torch.allclose(sparse, dense, atol=1e-12)
+    assert torch.allclose(sparse[3], torch.from_numpy(bias))  # the all-closed cell gets the bias only
+    # The gradient reaching each link's weight is sum_cells x_j * dL/dy_g.
+    upstream = torch.randn_like(sparse)
+    (sparse * upstream).sum().backward()
+    link_peak, link_gene = model.cis_links()
+    expected = (torch.from_numpy(X.toarray())[:, link_peak] * upstream[:, link_gene]).sum(0)
+    assert torch.allclose(model.cis_weight.grad, expected, atol=1e-10)
+
+
+def test_cis_links_match_a_brute_force_window():
+    from grids.surrogate import cis_links
+
+    peaks = pd.DataFrame({"chrom": ["chr1"] * 5 + ["chr2"] * 3,
+                          "start": [0, 900, 2_000, 5_000, 9_000, 100, 4_000, 7_000],
+                          "end": [200, 1_100, 2_400, 5_200, 9_400, 300, 4_400, 7_600]})
+    tss = pd.DataFrame({"chrom": ["chr1", "chr2", "chr1", "chr3"], "position": [1_500, 5_000, 9_000, 10],
+                        "gene": ["A", "B", "A", "C"]})  # A's second TSS is ignored; C is off the peaks
+    peak, gene = cis_links(peaks, ["A", "B", "C", "D"], tss, window=1_300)
+    got = sorted(zip(gene.tolist(), peak.tolist()))
+    mid = (peaks["start"] + peaks["end"]) // 2
+    expected = sorted((g, j) for g, (c, pos) in ((0, ("chr1", 1_500)), (1, ("chr2", 5_000)))
+                      for j in range(len(peaks)) if peaks["chrom"][j] == c and abs(mid[j] - pos) <= 1_300)
+    assert got == expected and got == [(0, 1), (0, 2), (1, 6)]
+
+
+def test_cis_ridge_matches_scikit_learn():
+    from sklearn.linear_model import Ridge
+
+    from grids.surrogate import fit_cis_ridge
+
+    data = _toy_data()
+    peak, gene = _toy_links(data)
+    train, val = data.rows("train"), data.rows("val")
+    residual = data.rna[train] - data.rna[train].mean(0)
+    fit = fit_cis_ridge(data, peak, gene, residual, np.zeros((len(val), 8)), data.rna[val], alphas=(3.0,))
+    for g in range(8):
+        links = np.flatnonzero(gene == g)
+        reference = Ridge(alpha=3.0).fit(data.atac[train][:, peak[links]].toarray(), residual[:, g])
+        assert np.allclose(fit.weight[links], reference.coef_, atol=1e-5)
+        assert np.isclose(fit.bias[g], reference.intercept_, atol=1e-5)
+
+
+def test_cis_path_is_fitted_on_residuals_and_improves_validation(tmp_path):
+    data = _toy_data()
+    links = _toy_links(data)
+    settings = TrainSettings(max_epochs=3, batch_size=32, device="cpu")
+    model, info = train_surrogate(data, settings, checkpoint=tmp_path / "c.pt", cis=links, progress=False)
+    assert info["cis"]["links"] == 40 and info["cis"]["alpha"] > 0
+    assert model.cis_weight.abs().sum() > 0
+    # Zeroing the cis path gives back the deep model alone, which predicts validation worse.
+    from grids.surrogate.data import chrom_blocks
+    from grids.surrogate.metrics import per_gene_pearson
+    from grids.surrogate.train import _Batcher
+
+    _, sizes, chrom = chrom_blocks(data.peaks["chrom"])
+    batcher = _Batcher(data, chrom, len(sizes), torch.device("cpu"))
+    val = data.rows("val")
+    with_cis = predict_rows(model, batcher, val)
+    with torch.no_grad():
+        model.cis_weight.zero_()
+        model.cis_bias.zero_()
+    without = predict_rows(model, batcher, val)
+    r_with = np.nanmedian(per_gene_pearson(with_cis, data.rna[val]))
+    r_without = np.nanmedian(per_gene_pearson(without, data.rna[val]))
+    assert r_with > r_without + 0.05
 
 
 def test_training_is_deterministic_and_resumes(tmp_path):
@@ -126,13 +239,19 @@ def test_saved_model_round_trip_and_mismatch_errors(tmp_path):
 
     data = _toy_data()
     model, info = train_surrogate(data, TrainSettings(max_epochs=2, batch_size=32, device="cpu"),
-                                  checkpoint=tmp_path / "c.pt", progress=False)
+                                  checkpoint=tmp_path / "c.pt", cis=_toy_links(data), progress=False)
     save_surrogate(model, data, info, tmp_path / "model.pt")
     loaded = grids.load_surrogate(tmp_path / "model.pt")
     _, sizes, chrom = chrom_blocks(data.peaks["chrom"])
     expected = predict_rows(model, _Batcher(data, chrom, len(sizes), "cpu"), np.arange(20))
     assert np.allclose(loaded.predict(data.atac[:20]), expected, atol=1e-6)
     assert (loaded.predict(data.atac[:20]) >= 0).all()
+    # The cis hooks: the sparse weight matrix reproduces the cis term.
+    W = loaded.cis_weights().to_dense()
+    assert W.shape == (sum(SIZES), 8) and int((W != 0).sum()) == int((model.cis_weight != 0).sum())
+    cis = loaded.cis(data.atac[:20])
+    dense = torch.from_numpy(data.atac[:20].toarray()) @ W + model.cis_bias.detach()
+    assert torch.allclose(cis, dense, atol=1e-5)
     loaded.check_compatible(list(map(str, data.peaks.index)), data.genes)
     with pytest.raises(ModelMismatchError, match=r"genes: model has 8, .* only in the model: \['g7'\]"):
         loaded.check_compatible(list(map(str, data.peaks.index)), data.genes[:7] + ["other"])

@@ -177,21 +177,37 @@ def test_demo_paired_file_contract_labels_and_split(demo_run):
     assert (demo_run / "results" / "multiome" / "umap.png").stat().st_size > 10_000
 
 
-def test_demo_surrogate_outputs(demo_run):
-    """Issue 6 (in progress): model.pt loads and predicts the paired cells; metrics.json reports
-    the surrogate and the ridge baseline side by side. The accuracy floors are not met yet."""
+def test_demo_surrogate_meets_accuracy_floors_and_is_deterministic(demo_run):
+    """Issue 6 acceptance on the fixed demo seed: marker-mean R² >= 0.9 and a median per-gene test
+    r above the ridge baseline's; a second CPU training gives identical metrics; model.pt loads
+    and predicts the paired cells."""
     import json
 
     import mudata as md
 
     import grids
 
-    metrics = json.loads((demo_run / "results" / "surrogate" / "metrics.json").read_text())
+    metrics_path = demo_run / "results" / "surrogate" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
     for name in ("surrogate", "ridge"):
         assert {"median_pearson_r", "marker_mean_r2", "test_mse", "pearson_r"} <= set(metrics[name])
-        assert 0.0 < metrics[name]["marker_mean_r2"] <= 1.0
-    assert metrics["ridge"]["alpha"] > 0 and metrics["training"]["epochs"] >= 1
+    surrogate, ridge = metrics["surrogate"], metrics["ridge"]
+    assert surrogate["marker_mean_r2"] >= 0.9, surrogate["marker_mean_r2"]
+    assert surrogate["median_pearson_r"] > ridge["median_pearson_r"], (surrogate["median_pearson_r"],
+                                                                      ridge["median_pearson_r"])
+    assert metrics["training"]["cis"]["links"] > 0 and metrics["training"]["device"] == "cpu"
     assert (demo_run / "results" / "surrogate" / "markers_heatmap.png").stat().st_size > 10_000
+    assert (demo_run / "results" / "surrogate" / "markers_umap.png").stat().st_size > 10_000
+
+    # Retrain from scratch (checkpoint removed): the same metrics, bit for bit.
+    (demo_run / "results" / "surrogate" / "checkpoint.pt").unlink(missing_ok=True)
+    result = snakemake(demo_run, "--cores", "2", "--forcerun", "train_surrogate", "results/surrogate/metrics.json")
+    assert result.returncode == 0, result.stderr[-4000:]
+    again = json.loads(metrics_path.read_text())
+    for name in ("surrogate", "ridge", "history"):
+        assert again[name] == metrics[name], name
+    assert again["training"]["best_epoch"] == metrics["training"]["best_epoch"]
+
     model = grids.load_surrogate(demo_run / "results" / "surrogate" / "model.pt")
     paired = md.read_h5mu(demo_run / "results" / "multiome" / "paired.h5mu")
     model.check_compatible(paired["atac"].var_names, paired["rna"].var_names, source="paired.h5mu")

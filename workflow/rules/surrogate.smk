@@ -5,6 +5,7 @@ rule train_surrogate:
     input:
         paired="results/multiome/paired.h5mu",
         targets=config["targets"],
+        gtf=config["genome"]["gtf"],
     output:
         model="results/surrogate/model.pt",
         metrics="results/surrogate/metrics.json",

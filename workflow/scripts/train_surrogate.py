@@ -7,6 +7,7 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
     run_train_surrogate(
         paired=snakemake.input.paired,  # noqa: F821
         targets=snakemake.input.targets,  # noqa: F821
+        gtf=snakemake.input.gtf,  # noqa: F821
         settings=snakemake.params.settings,  # noqa: F821
         threads=snakemake.threads,  # noqa: F821
         out_model=snakemake.output.model,  # noqa: F821

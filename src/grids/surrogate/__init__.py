@@ -1,11 +1,12 @@
-"""The cross-modal ATAC -> RNA surrogate: model, data and training (issue 6, in progress)."""
+"""The cross-modal ATAC -> RNA surrogate: model, data, training and the saved model."""
 
-from .data import PairedData, chrom_blocks, load_paired
+from .data import CisRidge, PairedData, chrom_blocks, cis_links, fit_cis_ridge, load_paired
 from .model import SparseBatch, Surrogate, SurrogateConfig, csr_to_batch, dense_pooled_reference
 from .saved import ModelMismatchError, SavedSurrogate, load_surrogate, save_surrogate
 from .train import TrainingError, TrainSettings, predict_rows, resolve_device, train_surrogate
 
 __all__ = [
+    "CisRidge",
     "ModelMismatchError",
     "PairedData",
     "SavedSurrogate",
@@ -15,8 +16,10 @@ __all__ = [
     "TrainSettings",
     "TrainingError",
     "chrom_blocks",
+    "cis_links",
     "csr_to_batch",
     "dense_pooled_reference",
+    "fit_cis_ridge",
     "load_paired",
     "load_surrogate",
     "predict_rows",

@@ -12,6 +12,16 @@ and a Linear to ``chrom_dim``; the concatenation goes through a Linear to the la
 The ATAC decoder mirrors it with per-chromosome output heads (peak logits). The RNA
 autoencoder is genes -> 640 -> 320 -> 20 and back. Cross maps f_AR / f_RA translate latents;
 per-cell-type discriminators judge real vs translated latents.
+
+Cis path (our addition, see the issue note): the 20-d latent carries cell state, but not which
+of a gene's own enhancers are open in this cell. Each gene therefore also gets a sparse linear
+term over the peaks within ``cis_window`` of its TSS, fitted after the deep model as a ridge
+regression on its residuals and added in standardised units:
+
+    F(x)_g = scale_g * (Dec_r(f_AR(h_a(x)))_g + b_g + sum_{j near g} W_gj x_j) + mean_g.
+
+Removing peak j changes gene g by -W_gj through this path, so the explainer's gain stays one
+sparse product per path.
 """
 
 from __future__ import annotations
@@ -23,7 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SurrogateConfig", "SparseBatch", "Surrogate", "TypeDiscriminators", "csr_to_batch", "dense_pooled_reference"]
+__all__ = ["SurrogateConfig", "SparseBatch", "Surrogate", "TypeDiscriminators", "csr_to_batch", "dense_pooled_reference",
+           "focal_bce"]
 
 
 @dataclass
@@ -41,6 +52,7 @@ class SurrogateConfig:
     cross_hidden: int = 64
     disc_hidden: int = 32
     dropout: float = 0.0
+    n_cis_links: int = 0  # peak -> gene pairs of the cis path (0: no cis path)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,15 +63,17 @@ class SparseBatch:
     """A CSR batch of binary peak vectors as tensors for ``embedding_bag``.
 
     ``peaks`` are the open peak indices, cell by cell and, within a cell, in peak order (so
-    chromosome blocks are contiguous); ``offsets`` start each (cell, chromosome) bag.
+    chromosome blocks are contiguous); ``cells`` the cell of each; ``offsets`` start each
+    (cell, chromosome) bag.
     """
 
     peaks: torch.Tensor
+    cells: torch.Tensor
     offsets: torch.Tensor
     n_cells: int
 
     def to(self, device: torch.device) -> SparseBatch:
-        return SparseBatch(self.peaks.to(device), self.offsets.to(device), self.n_cells)
+        return SparseBatch(self.peaks.to(device), self.cells.to(device), self.offsets.to(device), self.n_cells)
 
 
 def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int) -> SparseBatch:
@@ -72,7 +86,8 @@ def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int) -> SparseBatch:
     bag = rows * n_chroms + chrom_of_peak[cols]
     # offsets[b] = first position of bag b; empty bags get the next bag's start.
     offsets = np.searchsorted(bag, np.arange(n_cells * n_chroms), side="left")
-    return SparseBatch(torch.from_numpy(cols), torch.from_numpy(offsets.astype(np.int64)), n_cells)
+    return SparseBatch(torch.from_numpy(cols), torch.from_numpy(rows.astype(np.int64)),
+                       torch.from_numpy(offsets.astype(np.int64)), n_cells)
 
 
 def _mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
@@ -116,6 +131,11 @@ class Surrogate(nn.Module):
         # Genes are modelled standardised; these buffers map back to log-normalised expression.
         self.register_buffer("gene_mean", torch.zeros(config.n_genes))
         self.register_buffer("gene_scale", torch.ones(config.n_genes))
+        # Cis path: links sorted by peak; cis_peak_ptr[j]:cis_peak_ptr[j + 1] are peak j's links.
+        self.register_buffer("cis_peak_ptr", torch.zeros(config.n_peaks + 1, dtype=torch.long))
+        self.register_buffer("cis_gene", torch.zeros(config.n_cis_links, dtype=torch.long))
+        self.cis_weight = nn.Parameter(torch.zeros(config.n_cis_links))
+        self.cis_bias = nn.Parameter(torch.zeros(config.n_genes))
         # Cross maps (shared over cell types, so prediction needs no label; see the issue note).
         self.f_ar = _mlp([config.latent_dim, config.cross_hidden, config.latent_dim], final_activation=False)
         self.f_ra = _mlp([config.latent_dim, config.cross_hidden, config.latent_dim], final_activation=False)
@@ -135,11 +155,16 @@ class Surrogate(nn.Module):
                           dtype=self.embed_closed.dtype)
         return out.index_add(0, self.chrom_of_peak, self.embed_closed)
 
+    def open_sums(self, batch: SparseBatch, entry_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """sum over open peaks j of c of w_j D_j (cells x chromosomes x d_h); w = 1 by default.
+        With per-entry weights this is the explainer's removal perturbation."""
+        sums = F.embedding_bag(batch.peaks, self.embedding_delta, batch.offsets, mode="sum",
+                               per_sample_weights=entry_weight)
+        return sums.view(batch.n_cells, self.n_chroms, self.config.d_h)
+
     def pooled(self, batch: SparseBatch) -> torch.Tensor:
         """Per-chromosome sum-pooled embeddings (cells x chromosomes x d_h), from open peaks only."""
-        sums = F.embedding_bag(batch.peaks, self.embedding_delta, batch.offsets, mode="sum")
-        sums = sums.view(batch.n_cells, self.n_chroms, self.config.d_h)
-        return sums + self.pooled_base().unsqueeze(0)
+        return self.open_sums(batch) + self.pooled_base().unsqueeze(0)
 
     def encode_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
         """h_a from pooled sums."""
@@ -157,17 +182,98 @@ class Surrogate(nn.Module):
             blocks.append(hidden[:, c] @ self.peak_weight[lo:hi].T + self.peak_bias[lo:hi])
         return torch.cat(blocks, dim=1)
 
+    def atac_reconstruction_loss(self, h_a: torch.Tensor, target: SparseBatch, gamma: float,
+                                 n_sampled: int = 0) -> torch.Tensor:
+        """Mean focal BCE of the peak logits over all cells x peaks.
+
+        With ``0 < n_sampled < n_peaks`` each step scores ``n_sampled`` random peaks (shared by
+        the batch, open and closed alike): an unbiased estimate of the full mean at a fraction of
+        its cost, as the full decoder is batch x peaks logits (16 M at paper shapes). The ATAC
+        decoder only shapes the latent; the surrogate F(x) never uses it.
+        """
+        n_cells, n_peaks = target.n_cells, self.config.n_peaks
+        if n_sampled <= 0 or n_sampled >= n_peaks:
+            dense = torch.zeros(n_cells, n_peaks, device=h_a.device, dtype=h_a.dtype)
+            dense[target.cells, target.peaks] = 1.0
+            return focal_bce(self.decode_atac(h_a), dense, gamma).mean()
+        # The CPU generator keeps sampling reproducible and inside the checkpointed RNG state.
+        sample = torch.randperm(n_peaks)[:n_sampled].sort().values.to(h_a.device)
+        weight, bias = self.peak_weight.index_select(0, sample), self.peak_bias.index_select(0, sample)
+        bounds = torch.searchsorted(self.chrom_of_peak.index_select(0, sample),
+                                    torch.arange(self.n_chroms + 1, device=h_a.device)).tolist()
+        hidden = self.latent_to_chroms(h_a).view(n_cells, self.n_chroms, self.config.chrom_dim)
+        logits = torch.cat([hidden[:, c] @ weight[lo:hi].T + bias[lo:hi]
+                            for c, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))], dim=1)
+        is_open = torch.zeros(n_cells, n_peaks, device=h_a.device, dtype=torch.bool)
+        is_open[target.cells, target.peaks] = True
+        return focal_bce(logits, is_open.index_select(1, sample).to(logits.dtype), gamma).mean()
+
+    # ---- cis path --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def set_cis_links(self, peak: np.ndarray, gene: np.ndarray, weight: np.ndarray | None = None,
+                      bias: np.ndarray | None = None) -> None:
+        """Install the (peak, gene) pairs of the cis path, with starting weights (default 0)."""
+        if len(peak) != self.config.n_cis_links:
+            raise ValueError(f"{len(peak)} cis links for a model built for {self.config.n_cis_links}")
+        peak, gene = np.asarray(peak, dtype=np.int64), np.asarray(gene, dtype=np.int64)
+        order = np.lexsort((gene, peak))
+        counts = np.bincount(peak[order], minlength=self.config.n_peaks)
+        self.cis_peak_ptr.copy_(torch.from_numpy(np.r_[0, np.cumsum(counts)]))
+        self.cis_gene.copy_(torch.from_numpy(gene[order]))
+        if weight is not None:
+            self.cis_weight.copy_(torch.from_numpy(np.asarray(weight, dtype=np.float32)[order]))
+        if bias is not None:
+            self.cis_bias.copy_(torch.from_numpy(np.asarray(bias, dtype=np.float32)))
+
+    def cis_links(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(peak, gene) index of every cis link, in weight order."""
+        counts = self.cis_peak_ptr[1:] - self.cis_peak_ptr[:-1]
+        peak = torch.repeat_interleave(torch.arange(self.config.n_peaks, device=counts.device), counts)
+        return peak, self.cis_gene
+
+    def cis(self, batch: SparseBatch, entry_weight: torch.Tensor | None = None, bias: bool = True) -> torch.Tensor:
+        """b_g + sum_{j open, near g} w_j W_gj per cell and gene (cells x genes, standardised
+        units); w = 1 by default, per open entry of the batch otherwise."""
+        n_genes = self.config.n_genes
+        out = torch.zeros(batch.n_cells * n_genes, device=self.cis_weight.device, dtype=self.cis_weight.dtype)
+        offset = self.cis_bias if bias else 0.0
+        if self.config.n_cis_links == 0:
+            return out.view(batch.n_cells, n_genes)
+        if batch.peaks.numel() == 0:
+            return out.view(batch.n_cells, n_genes) + offset
+        first = self.cis_peak_ptr[batch.peaks]
+        count = self.cis_peak_ptr[batch.peaks + 1] - first
+        entry = torch.repeat_interleave(torch.arange(len(count), device=count.device), count)
+        # Position of each expanded link within its peak's run of links.
+        within = torch.arange(len(entry), device=count.device) - (torch.cumsum(count, 0) - count)[entry]
+        link = first[entry] + within
+        index = batch.cells[entry] * n_genes + self.cis_gene[link]
+        values = self.cis_weight[link] if entry_weight is None else self.cis_weight[link] * entry_weight[entry]
+        return out.index_add(0, index, values).view(batch.n_cells, n_genes) + offset
+
     # ---- the surrogate F(x) ---------------------------------------------------------------------
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
         return (y - self.gene_mean) / self.gene_scale
 
-    def genes_from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Log-normalised expression from pooled sums (unclamped): f_Dec^r(f_AR(f_Enc^a(s)))."""
-        return self.rna_decoder(self.f_ar(self.encode_pooled(pooled))) * self.gene_scale + self.gene_mean
+    def genes_standardised(self, pooled: torch.Tensor, cis: torch.Tensor | None = None) -> torch.Tensor:
+        """Standardised expression from pooled sums and the cis term (unclamped)."""
+        out = self.rna_decoder(self.f_ar(self.encode_pooled(pooled)))
+        return out if cis is None else out + cis
+
+    def genes_from_pooled(self, pooled: torch.Tensor, cis: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-normalised expression (unclamped): f_Dec^r(f_AR(f_Enc^a(s))) plus the cis term."""
+        return self.genes_standardised(pooled, cis) * self.gene_scale + self.gene_mean
 
     def forward(self, batch: SparseBatch) -> torch.Tensor:
         """F(x): predicted log-normalised expression, clamped at 0."""
-        return self.genes_from_pooled(self.pooled(batch)).clamp_min(0.0)
+        return self.genes_from_pooled(self.pooled(batch), self.cis(batch)).clamp_min(0.0)
+
+
+def focal_bce(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Elementwise binary cross-entropy with a focal factor (1 - p_t)^gamma: most peaks are
+    closed and easy, so the factor keeps them from drowning the open ones."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (1.0 - torch.exp(-bce)) ** gamma * bce
 
 
 class TypeDiscriminators(nn.Module):

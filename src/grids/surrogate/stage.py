@@ -13,23 +13,42 @@ import pandas as pd
 from ..config import read_targets
 from ..io import atomic_output
 from ..plots import marker_heatmaps, umap_expression
-from .data import load_paired
+from ..atac.qc import read_tss
+from .data import PairedData, cis_links, load_paired
 from .metrics import evaluate_predictions, ridge_baseline
 from .saved import load_surrogate, save_surrogate
 from .train import TrainSettings, train_surrogate
 
-__all__ = ["run_train_surrogate", "MODEL_KEYS", "TRAIN_KEYS"]
+__all__ = ["run_train_surrogate", "gene_links", "MODEL_KEYS", "TRAIN_KEYS"]
 
 log = logging.getLogger(__name__)
 
 MODEL_KEYS = ("d_h", "chrom_dim", "latent_dim", "rna_hidden", "cross_hidden", "disc_hidden", "dropout")
 TRAIN_KEYS = tuple(TrainSettings.__dataclass_fields__)
+DEFAULT_CIS_WINDOW = 500_000
+
+
+def gene_links(data: PairedData, gtf: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cis path's (peak, gene) pairs: peaks within ``window`` bp of each gene's TSS."""
+    chroms = {str(c): 0 for c in data.peaks["chrom"].unique()}
+    tss = read_tss(gtf, chroms)
+    peak, gene = cis_links(data.peaks, data.genes, tss, window)
+    linked = len(np.unique(gene))
+    missing = sorted(set(data.genes) - set(tss["gene"]))
+    log.info("cis path: %d peak-gene links within %d bp of a TSS; %d of %d genes have at least one",
+             len(peak), window, linked, len(data.genes))
+    if missing:
+        log.warning("%d of %d model genes have no TSS in %s on the peak chromosomes (%s%s); they are "
+                    "predicted by the deep path alone", len(missing), len(data.genes), gtf,
+                    ", ".join(missing[:5]), ", ..." if len(missing) > 5 else "")
+    return peak, gene
 
 
 def run_train_surrogate(
     *,
     paired: str,
     targets: str,
+    gtf: str,
     settings: Mapping[str, Any],
     threads: int,
     out_model: str,
@@ -40,7 +59,9 @@ def run_train_surrogate(
 ) -> dict:
     data = load_paired(paired)
     train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)
-    model, info = train_surrogate(data, train_settings, checkpoint=checkpoint,
+    window = int(settings.get("cis_window", DEFAULT_CIS_WINDOW))
+    links = gene_links(data, gtf, window) if window > 0 else None
+    model, info = train_surrogate(data, train_settings, checkpoint=checkpoint, cis=links,
                                   model_kwargs={k: settings[k] for k in MODEL_KEYS if k in settings})
     save_surrogate(model, data, info, out_model)
 

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..io import atomic_output
-from .data import PairedData, chrom_blocks
+from .data import PairedData, chrom_blocks, fit_cis_ridge
 from .model import Surrogate, SurrogateConfig, csr_to_batch
 
 __all__ = ["TrainSettings", "TrainingError", "resolve_device", "train_surrogate", "predict_rows"]
@@ -41,6 +41,7 @@ class TrainSettings:
     focal_gamma: float = 2.0
     predict_weight: float = 5.0
     peak_dropout: float = 0.0
+    atac_sampled_peaks: int = 8192
     patience: int = 25
     checkpoint_every: int = 200
     seed: int = 0
@@ -63,20 +64,16 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
-def _focal_bce(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Binary cross-entropy with a focal factor (1 - p_t)^gamma: most peaks are closed and easy."""
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    p_t = torch.exp(-bce)
-    return ((1.0 - p_t) ** gamma * bce).mean()
-
-
-def _fingerprint(data: PairedData, config: SurrogateConfig, settings: TrainSettings) -> str:
+def _fingerprint(data: PairedData, config: SurrogateConfig, settings: TrainSettings, cis: tuple) -> str:
     """What a checkpoint must match to be resumed."""
     payload = json.dumps({"config": config.to_dict(), "settings": {k: v for k, v in vars(settings).items()
                                                                    if k not in ("threads", "device")},
                           "cells": len(data.cells), "peaks": len(data.peaks), "genes": data.genes},
                          sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(payload.encode())
+    for array in cis:
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 class _Batcher:
@@ -84,15 +81,17 @@ class _Batcher:
         self.data, self.chrom_of_peak, self.n_chroms, self.device = data, chrom_of_peak, n_chroms, device
 
     def __call__(self, rows: np.ndarray, drop: float = 0.0, rng: np.random.Generator | None = None):
+        """Encoder input, reconstruction target (both sparse), expression and cell types of rows."""
         X = self.data.atac[rows]
-        target = torch.from_numpy(X.toarray()).to(self.device)
+        target = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
+        batch = target
         if drop > 0:
             # Peak dropout: hide a random share of each cell's open peaks from the encoder (the
             # reconstruction target keeps them), as another library of the same cell would.
             X = X.copy()
             X.data[rng.random(len(X.data)) < drop] = 0
             X.eliminate_zeros()
-        batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
+            batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
         y = torch.from_numpy(self.data.rna[rows]).to(self.device)
         k = torch.from_numpy(self.data.cell_type[rows]).to(self.device)
         return batch, target, y, k
@@ -105,7 +104,7 @@ def _losses(model: Surrogate, batch, target, y, k, settings: TrainSettings) -> t
     h_r = model.rna_encoder(y)
     h_r_hat, h_a_hat = model.f_ar(h_a), model.f_ra(h_r)
     terms = {
-        "atac_rec": _focal_bce(model.decode_atac(h_a), target, settings.focal_gamma),
+        "atac_rec": model.atac_reconstruction_loss(h_a, target, settings.focal_gamma, settings.atac_sampled_peaks),
         "rna_rec": F.mse_loss(model.rna_decoder(h_r), y),
         "predict": F.mse_loss(model.rna_decoder(h_r_hat), y),
         "align": F.mse_loss(h_r_hat, h_r) + F.mse_loss(h_a_hat, h_a),
@@ -146,7 +145,33 @@ def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_si
 def _validation_loss(model: Surrogate, batcher: _Batcher, data: PairedData) -> float:
     rows = data.rows("val")
     predicted = predict_rows(model, batcher, rows)
-    return float(np.mean((predicted - data.rna[rows]) ** 2))
+    # In standardised units, like the training loss, so every gene counts the same.
+    scale = model.gene_scale.cpu().numpy()
+    return float(np.mean(((predicted - data.rna[rows]) / scale) ** 2))
+
+
+@torch.no_grad()
+def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """The deep path's prediction in standardised units (no cis term, unclamped)."""
+    out = []
+    for lo in range(0, len(rows), batch_size):
+        batch, _, _, _ = batcher(rows[lo : lo + batch_size])
+        out.append(model.genes_standardised(model.pooled(batch)).cpu().numpy())
+    return np.concatenate(out)
+
+
+def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple) -> dict:
+    """Fit the cis path as a per-gene ridge regression on the trained deep model's residuals."""
+    model.eval()
+    train, val = data.rows("train"), data.rows("val")
+    residual = model.standardise(torch.from_numpy(data.rna[train]).to(model.gene_mean.device)).cpu().numpy()
+    residual -= _standardised_rows(model, batcher, train)
+    observed_val = model.standardise(torch.from_numpy(data.rna[val]).to(model.gene_mean.device)).cpu().numpy()
+    ridge = fit_cis_ridge(data, cis[0], cis[1], residual, _standardised_rows(model, batcher, val), observed_val)
+    model.set_cis_links(*cis, weight=ridge.weight, bias=ridge.bias)
+    log.info("cis path: %d links, ridge alpha %g, median validation r %.3f", len(cis[0]), ridge.alpha,
+             ridge.validation_r)
+    return {"links": int(len(cis[0])), "alpha": ridge.alpha, "validation_median_r": ridge.validation_r}
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -160,28 +185,35 @@ def train_surrogate(
     *,
     checkpoint: str | Path,
     model_kwargs: dict[str, Any] | None = None,
+    cis: tuple[np.ndarray, np.ndarray] | None = None,
     progress: bool = True,
 ) -> tuple[Surrogate, dict]:
     """Train on the ``train`` split, stop early on ``val`` prediction MSE, return the best model.
 
     A checkpoint is written every ``checkpoint_every`` steps and at every epoch; a rerun with the
     same data and settings resumes from it. A non-finite loss stops training with the step and
-    loss terms, leaving the last good checkpoint in place.
+    loss terms, leaving the last good checkpoint in place. ``cis`` gives the (peak, gene) pairs of
+    the cis path (:func:`grids.surrogate.data.cis_links`), fitted after the deep model as a ridge
+    regression on its residuals; without it the model has none.
     """
+    cis = cis if cis is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     torch.manual_seed(settings.seed)
     torch.set_num_threads(max(1, settings.threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(settings.device)
     chrom_names, block_sizes, chrom_of_peak = chrom_blocks(data.peaks["chrom"])
     config = SurrogateConfig(n_peaks=len(data.peaks), n_genes=len(data.genes), chrom_sizes=block_sizes,
-                             n_cell_types=len(data.cell_types), **(model_kwargs or {}))
+                             n_cell_types=len(data.cell_types), n_cis_links=len(cis[0]), **(model_kwargs or {}))
     model = Surrogate(config)
     fit_rows = data.rows("train")
     model.gene_mean.copy_(torch.from_numpy(data.rna[fit_rows].mean(axis=0)))
     model.gene_scale.copy_(torch.from_numpy(np.maximum(data.rna[fit_rows].std(axis=0), 1e-3)))
+    model.set_cis_links(*cis)
     model = model.to(device)
-    generator_params = [p for n, p in model.named_parameters() if not n.startswith("disc_")]
+    # The cis path is fitted after the deep model (below), so the optimisers never see it.
+    generator_params = [p for n, p in model.named_parameters() if not n.startswith(("disc_", "cis_"))]
     disc_params = [p for n, p in model.named_parameters() if n.startswith("disc_")]
+    # The ridge penalty replaces weight decay on the cis weights.
     opt = torch.optim.AdamW(generator_params, lr=settings.learning_rate, weight_decay=settings.weight_decay,
                             foreach=True)
     opt_disc = torch.optim.AdamW(disc_params, lr=settings.learning_rate, foreach=True)
@@ -190,7 +222,7 @@ def train_surrogate(
     if len(train_rows) < 2 or len(data.rows("val")) == 0:
         raise TrainingError(f"need training and validation cells; have {len(train_rows)} train, "
                             f"{len(data.rows('val'))} val")
-    fingerprint = _fingerprint(data, config, settings)
+    fingerprint = _fingerprint(data, config, settings, cis)
     rng = np.random.default_rng(settings.seed)
     state = {"epoch": 0, "step": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0, "history": []}
     best_weights = None
@@ -263,11 +295,12 @@ def train_surrogate(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
+    cis_info = _fit_cis_path(model, batcher, data, cis) if len(cis[0]) else {"links": 0}
     stopped = "early stopping" if state["bad_epochs"] >= settings.patience else "max_epochs"
     log.info("trained %d epochs (%d steps, %s); best val MSE %.5f at epoch %d; %.1f s", state["epoch"],
              state["step"], stopped, state["best_val"], state["best_epoch"], time.perf_counter() - started)
     info = {"epochs": state["epoch"], "steps": state["step"], "best_epoch": state["best_epoch"],
             "best_val_mse": state["best_val"], "stopped_by": stopped, "device": str(device),
             "train_seconds": time.perf_counter() - started, "history": state["history"],
-            "chromosomes": chrom_names}
+            "chromosomes": chrom_names, "cis": cis_info}
     return model, info

@@ -16,6 +16,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/atac.smk"
 include: "workflow/rules/rna.smk"
 include: "workflow/rules/surrogate.smk"
+include: "workflow/rules/explain.smk"
 
 
 rule all:

@@ -120,3 +120,21 @@ def umap_expression(coords: np.ndarray, observed: pd.DataFrame, predicted: pd.Da
             ax.scatter(coords[:, 0], coords[:, 1], c=frame[gene].to_numpy(), s=4, cmap="magma_r", vmin=0, vmax=vmax)
             ax.set(xticks=[], yticks=[], title=f"{gene} {label}")
     _save(fig, path)
+
+
+def objective_curve(curve: Mapping[str, list[float]], path: str | Path, *, title: str) -> None:
+    """GRIDS convergence: the objective on each step's training batch and on validation cells."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    steps = curve.get("step", [])
+    if steps:
+        ax.plot(steps, curve["batch"], lw=0.8, alpha=0.6, label="training batch")
+        if curve.get("validation"):
+            ax.plot(steps, curve["validation"], lw=1.6, label="validation cells")
+        ax.legend(frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no steps recorded", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("coordinate-descent step")
+    ax.set_ylabel("objective L(r)")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)

@@ -2,6 +2,7 @@
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
+from grids.explain.tasks import explain_tasks, shard_tasks
 from grids.simulate import cell_type_names, make_params, sample_output_files, sample_output_paths
 
 
@@ -112,11 +113,43 @@ if not ATAC_FROM_FRAGMENTS and len(ATAC_MODES) > 1:
     )
 
 
-def surrogate_uses_gpu():
-    """Whether training will run on CUDA, so the rule can ask the scheduler for a GPU."""
-    device = config["surrogate"]["device"]
+def uses_gpu(device):
+    """Whether a torch job with this device setting will run on CUDA, so it can ask for a GPU."""
     if device != "auto":
         return device == "cuda"
     import torch
 
     return torch.cuda.is_available()
+
+
+def surrogate_uses_gpu():
+    return uses_gpu(config["surrogate"]["device"])
+
+
+EXPLAIN = config["explain"]
+EXPLAIN_TASKS = explain_tasks(
+    targets,
+    EXPLAIN["cell_types"] or list(dict.fromkeys(targets["cell_type"])),
+    EXPLAIN["top_n_genes"],
+    per_gene=EXPLAIN["per_gene"],
+    per_cell_type=EXPLAIN["per_cell_type"],
+)
+EXPLAIN_SHARDS = shard_tasks(EXPLAIN_TASKS, EXPLAIN["shard_size"])
+# Methods that run the surrogate many times and gain from a GPU.
+GPU_METHODS = {"grids", "saliency", "smoothgrad", "fimap", "sage", "lime"}
+
+
+def explain_keys():
+    """``L{L}/{cell_type}__{target}`` for every selection of one method."""
+    return [f"L{L}/{task.stem}" for L in EXPLAIN["L"] for task in EXPLAIN_TASKS]
+
+
+def explain_files(method, suffixes=(".tsv", ".bedpe", ".interact.bed")):
+    files = [f"results/explain/{method}/{key}{suffix}" for key in explain_keys() for suffix in suffixes]
+    if method == "grids":
+        files += [f"results/explain/grids/{key}.curve.png" for key in explain_keys()]
+    return files
+
+
+def explain_shard_files(method, suffix):
+    return [f"results/explain/{method}/shards/shard{i}{suffix}" for i in range(len(EXPLAIN_SHARDS))]

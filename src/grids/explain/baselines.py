@@ -1,0 +1,223 @@
+"""The paper's baselines with GRIDS's interface: each returns a ranked :class:`Selection` of L peaks.
+
+Random, Saliency, SmoothGrad and FIMAP work on the same objective as GRIDS; the peak–gene
+correlation peer works on the observed data as ArchR/Signac do; SAGE (``sage-importance``) and
+LIME (``lime``) explain the surrogate's target prediction over the peaks near the target genes
+and refuse, with a reason, when that set is larger than ``max_features``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .core import CellSet, SubsetObjective
+from .search import Selection, open_candidates
+
+__all__ = ["NotRun", "random_selection", "saliency", "smoothgrad", "fimap", "correlation", "sage_selection",
+           "lime_selection", "window_peaks"]
+
+log = logging.getLogger(__name__)
+
+
+class NotRun(Exception):
+    """A method cannot run on this problem; the message says why (it goes into the output)."""
+
+
+def _top(scores: np.ndarray, candidates: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """The L candidates with the highest scores, best first (ties broken by peak index)."""
+    order = np.lexsort((candidates, -scores[candidates]))[:L]
+    return candidates[order], scores[candidates][order]
+
+
+def _selection(objective: SubsetObjective, train: CellSet, peaks: np.ndarray, scores: np.ndarray) -> Selection:
+    return Selection(peaks, scores, objective.loss(train, peaks))
+
+
+def _check_L(candidates: np.ndarray, L: int) -> None:
+    if L > len(candidates):
+        raise ValueError(f"L = {L} is larger than the {len(candidates)} peaks open in these cells")
+
+
+def random_selection(objective: SubsetObjective, train: CellSet, L: int, seed: int) -> Selection:
+    """L peaks drawn uniformly from those open in the cells (seeded); score 0."""
+    candidates = open_candidates(train)
+    _check_L(candidates, L)
+    peaks = np.random.default_rng(seed).choice(candidates, size=L, replace=False)
+    return _selection(objective, train, peaks, np.zeros(L))
+
+
+def saliency(objective: SubsetObjective, train: CellSet, L: int) -> Selection:
+    """Gradient x input: the L peaks whose removal the gradient says lowers the objective most
+    (mean over the cells of d_j at r = {})."""
+    candidates = open_candidates(train)
+    _check_L(candidates, L)
+    peaks, scores = _top(-objective.gains(train, np.array([], dtype=np.int64)), candidates, L)
+    return _selection(objective, train, peaks, scores)
+
+
+def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, seed: int, samples: int = 20,
+               noise: float = 0.1) -> Selection:
+    """Saliency averaged over noisy copies of the input. The input is binary, so the noise closes
+    a random ``noise`` share of each cell's open peaks (the baseline prediction stays that of
+    the real cells)."""
+    candidates = open_candidates(train)
+    _check_L(candidates, L)
+    rng = np.random.default_rng(seed)
+    total = np.zeros(objective.model.config.n_peaks)
+    for _ in range(samples):
+        X = train.X.copy()
+        X.data[rng.random(len(X.data)) < noise] = 0
+        X.eliminate_zeros()
+        noisy = objective.cells(X)
+        noisy.baseline = train.baseline
+        total += objective.gains(noisy, np.array([], dtype=np.int64))
+    peaks, scores = _top(-total / samples, candidates, L)
+    return _selection(objective, train, peaks, scores)
+
+
+def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: int = 200,
+          batch_size: int = 64, sparsity: float = 0.05, learning_rate: float = 0.1) -> Selection:
+    """A learned minimal adversarial perturbation (after Chapman-Rounds et al. 2021): a removal
+    mask m in [0, 1] over the open peaks minimising L(x ⊙ (1 - m)) + sparsity * sum(m); the L
+    peaks with the largest mask values."""
+    candidates = open_candidates(train)
+    _check_L(candidates, L)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    n_peaks = objective.model.config.n_peaks
+    logits = torch.full((n_peaks,), -3.0, dtype=objective.dtype)
+    logits += 0.01 * torch.randn(n_peaks, generator=generator, dtype=objective.dtype)
+    logits = logits.to(objective.device).requires_grad_(True)
+    allowed = torch.zeros(n_peaks, dtype=torch.bool, device=objective.device)
+    allowed[torch.as_tensor(candidates, device=objective.device)] = True
+    optimiser = torch.optim.Adam([logits], lr=learning_rate)
+    for _ in range(steps):
+        rows = (np.sort(rng.choice(train.n_cells, size=batch_size, replace=False))
+                if train.n_cells > batch_size else np.arange(train.n_cells))
+        batch = objective.subset(train, rows)
+        mask = torch.sigmoid(logits) * allowed
+        entry = mask.index_select(0, batch.batch.peaks)
+        pooled = batch.pooled - objective.model.open_sums(batch.batch, entry)
+        cis = batch.cis - objective.model.cis(batch.batch, entry, bias=False)
+        loss = objective.loss_from_state(batch, pooled, cis) + sparsity * mask.sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    final = (torch.sigmoid(logits) * allowed).detach().cpu().numpy().astype(np.float64)
+    peaks, scores = _top(final, candidates, L)
+    return _selection(objective, train, peaks, scores)
+
+
+def window_peaks(peaks_table, tss: dict[str, tuple[str, int]], genes: list[str], window: int) -> np.ndarray:
+    """Indices of peaks whose midpoint lies within ``window`` bp of any of the genes' TSSs."""
+    chrom = peaks_table["chrom"].astype(str).to_numpy()
+    mid = ((peaks_table["start"].to_numpy(np.int64) + peaks_table["end"].to_numpy(np.int64)) // 2)
+    keep = np.zeros(len(chrom), dtype=bool)
+    for gene in genes:
+        if gene in tss:
+            c, position = tss[gene]
+            keep |= (chrom == c) & (np.abs(mid - position) <= window)
+    return np.flatnonzero(keep)
+
+
+def correlation(objective: SubsetObjective, train: CellSet, L: int, expression: np.ndarray,
+                nearby: np.ndarray) -> Selection:
+    """Peak–gene correlation as ArchR/Signac link peaks: Pearson r between each peak near the
+    targets (``nearby``) and the targets' mean observed expression over the cells; the L peaks
+    with the highest r. Fewer than L when fewer nearby peaks vary in these cells."""
+    candidates = np.intersect1d(nearby, open_candidates(train))
+    if len(candidates) == 0:
+        raise NotRun("no peak within the window of the target genes is open in these cells")
+    A = train.X_columns[:, candidates].toarray().astype(np.float64)
+    y = expression.astype(np.float64)
+    A -= A.mean(0)
+    y = y - y.mean()
+    denominator = np.sqrt((A**2).sum(0) * (y**2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denominator > 0, A.T @ y / denominator, np.nan)
+    valid = np.isfinite(r)
+    if not valid.any():
+        raise NotRun("the nearby peaks or the target expression do not vary in these cells")
+    scores = np.full(objective.model.config.n_peaks, -np.inf)
+    scores[candidates[valid]] = r[valid]
+    peaks, top_scores = _top(scores, candidates[valid], min(L, int(valid.sum())))
+    return _selection(objective, train, peaks, top_scores)
+
+
+def _target_prediction(objective: SubsetObjective, cells: CellSet):
+    """A numpy function: dense full-length inputs -> the summed target prediction."""
+    genes = objective.genes
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            batch_cells = objective.cells(sp.csr_matrix(X))
+            predicted = objective.model.genes_from_pooled(batch_cells.pooled, batch_cells.cis).clamp_min(0.0)
+            return predicted.index_select(1, genes).sum(1).cpu().numpy().astype(np.float64)
+
+    return predict
+
+
+def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: np.ndarray, seed: int,
+                   max_features: int = 256, max_cells: int = 64) -> Selection:
+    """SAGE values (``sage-importance``, permutation estimator) of the peaks near the targets,
+    each closed (set to 0) when left out; every other peak keeps the cell's own state."""
+    import sage
+
+    candidates = np.intersect1d(nearby, open_candidates(train))
+    if len(candidates) > max_features:
+        raise NotRun(f"{len(candidates)} candidate peaks near the targets > sage_max_peaks = {max_features}; "
+                     "SAGE's cost grows with the number of features")
+    if len(candidates) < L:
+        raise NotRun(f"only {len(candidates)} candidate peaks near the targets, fewer than L = {L}")
+    rows = np.random.default_rng(seed).permutation(train.n_cells)[:max_cells]
+    X = train.X[rows].toarray().astype(np.float64)
+    imputer = sage.GroupedDefaultImputer(_target_prediction(objective, train), np.zeros(X.shape[1]),
+                                         [[int(j)] for j in candidates], remaining_features=1)
+    np.random.seed(seed)  # sage draws its permutations from numpy's global generator
+    estimator = sage.PermutationEstimator(imputer, "mse", random_state=seed)
+    explanation = estimator(X, None, batch_size=64, n_permutations=16 * len(candidates), bar=False,
+                            verbose=False)
+    scores = np.full(objective.model.config.n_peaks, -np.inf)
+    scores[candidates] = explanation.values
+    peaks, top_scores = _top(scores, candidates, L)
+    return _selection(objective, train, peaks, top_scores)
+
+
+def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: np.ndarray, seed: int,
+                   max_features: int = 256, cells: int = 32, samples: int = 500) -> Selection:
+    """LIME (``lime``) per cell over the peaks near the targets, averaged over up to ``cells``
+    cells; the L peaks with the largest mean weight (open -> higher target prediction)."""
+    from lime.lime_tabular import LimeTabularExplainer
+
+    candidates = np.intersect1d(nearby, open_candidates(train))
+    if len(candidates) > max_features:
+        raise NotRun(f"{len(candidates)} candidate peaks near the targets > lime_max_peaks = {max_features}; "
+                     "LIME's local fits grow with the number of features")
+    if len(candidates) < L:
+        raise NotRun(f"only {len(candidates)} candidate peaks near the targets, fewer than L = {L}")
+    full_predict = _target_prediction(objective, train)
+    local = train.X_columns[:, candidates].toarray().astype(np.float64)
+    explainer = LimeTabularExplainer(local, mode="regression", categorical_features=list(range(len(candidates))),
+                                     discretize_continuous=False, random_state=seed)
+    rows = np.random.default_rng(seed).permutation(train.n_cells)[:cells]
+    weights = np.zeros(len(candidates))
+    for row in rows:
+        context = train.X[row].toarray().astype(np.float64)
+
+        def predict(Z: np.ndarray, context: np.ndarray = context) -> np.ndarray:
+            full = np.repeat(context, len(Z), axis=0)
+            full[:, candidates] = Z
+            return full_predict(full)
+
+        explanation = explainer.explain_instance(local[row], predict, num_features=len(candidates),
+                                                 num_samples=samples)
+        for feature, weight in explanation.as_map()[next(iter(explanation.as_map()))]:
+            weights[feature] += weight
+    scores = np.full(objective.model.config.n_peaks, -np.inf)
+    scores[candidates] = weights / len(rows)
+    peaks, top_scores = _top(scores, candidates, L)
+    return _selection(objective, train, peaks, top_scores)

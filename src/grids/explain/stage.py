@@ -1,0 +1,190 @@
+"""The explain rules: one shard of tasks for one method, and the per-target files from the shards."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..io import atomic_output
+from .tasks import ExplainTask
+
+__all__ = ["run_explain_shard", "write_target_files", "SELECTION_COLUMNS", "target_genes"]
+
+log = logging.getLogger(__name__)
+
+SELECTION_COLUMNS = ["rank", "peak_index", "chrom", "start", "end", "score", "status"]
+SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "n_genes", "train_loss", "seconds", *SELECTION_COLUMNS]
+
+
+def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, top_n: int,
+                 mito_prefix: str = "MT-") -> list[int]:
+    """Gene indices of a task: the gene itself, or the cell type's top-N mean expressed genes
+    (mitochondrial genes left out). A gene the model lacks is an error with close matches."""
+    if task.kind == "gene":
+        if task.target not in genes:
+            close = difflib.get_close_matches(task.target, list(genes), n=5)
+            raise ValueError(f"target gene {task.target!r} (cell type {task.cell_type!r}) is not in the surrogate's "
+                             f"{len(genes)} genes" + (f"; close matches: {', '.join(close)}" if close else ""))
+        return [list(genes).index(task.target)]
+    eligible = np.array([not g.startswith(mito_prefix) for g in genes]) if mito_prefix else np.ones(len(genes), bool)
+    order = np.argsort(-np.where(eligible, mean_expression, -np.inf), kind="stable")
+    return order[: min(top_n, int(eligible.sum()))].tolist()
+
+
+def _tss_map(gtf: str, chroms: Sequence[str]) -> dict[str, tuple[str, int]]:
+    from ..atac.qc import read_tss
+
+    tss = read_tss(gtf, {c: 0 for c in chroms}).drop_duplicates("gene")
+    return {g: (c, int(p)) for g, c, p in zip(tss["gene"], tss["chrom"], tss["position"])}
+
+
+def run_explain_shard(
+    *,
+    model: str,
+    paired: str,
+    gtf: str,
+    tasks: Sequence[ExplainTask],
+    method: str,
+    settings: Mapping[str, Any],
+    mito_prefix: str,
+    out_table: str,
+    out_meta: str,
+    device: str = "cpu",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run ``method`` for every task of the shard and every L; write one long table."""
+    from ..surrogate import load_paired, load_surrogate
+    from . import baselines
+    from .core import SubsetObjective
+    from .search import GridsSettings, grids_search
+
+    saved = load_surrogate(model, device=device)
+    data = load_paired(paired)
+    saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
+    tss = _tss_map(gtf, data.peaks["chrom"].astype(str).unique())
+    Ls = sorted(int(L) for L in settings.get("L", [10, 128]))
+    seed = int(settings.get("seed", 0))
+    top_n = int(settings.get("top_n_genes", 100))
+    window = int(settings.get("window", 500_000))
+    rows: list[dict] = []
+    curves: dict[str, Any] = {}
+    members: dict[str, list[str]] = {}
+    for task in tasks:
+        if task.cell_type not in data.cell_types:
+            raise ValueError(f"cell type {task.cell_type!r} is not in {paired} (it has: {', '.join(data.cell_types)})")
+        code = data.cell_types.index(task.cell_type)
+        train_rows = np.flatnonzero((data.cell_type == code) & (data.split == "train"))
+        val_rows = np.flatnonzero((data.cell_type == code) & (data.split == "val"))
+        if len(train_rows) == 0:
+            raise ValueError(f"cell type {task.cell_type!r} has no training cells in {paired}; "
+                             "it cannot be explained")
+        genes = target_genes(task, data.genes, data.rna[train_rows].mean(0), top_n, mito_prefix)
+        members[task.stem] = [data.genes[g] for g in genes]
+        objective = SubsetObjective(saved.model, np.array(genes), beta=float(settings.get("beta", 0.0)))
+        train = objective.cells(data.atac[train_rows])
+        validation = objective.cells(data.atac[val_rows]) if len(val_rows) else None
+        n_open = int((np.asarray(train.X.getnnz(axis=0)) > 0).sum())
+        if Ls[-1] > n_open:
+            raise ValueError(f"L = {Ls[-1]} is larger than the {n_open} peaks open in the training cells of "
+                             f"{task.cell_type!r}; lower explain.L")
+        nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
+        expression = data.rna[train_rows][:, genes].mean(1)
+        for L in Ls:
+            started = time.perf_counter()
+            status = "ok"
+            try:
+                if method == "grids":
+                    grids_settings = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),
+                                                   batch_size=int(settings.get("batch_size", 64)), seed=seed)
+                    selection = grids_search(objective, train, grids_settings, validation=validation,
+                                             progress=progress, description=f"{task.stem} L{L}")
+                    curves[f"L{L}/{task.stem}"] = selection.curve
+                elif method == "random":
+                    selection = baselines.random_selection(objective, train, L, seed)
+                elif method == "saliency":
+                    selection = baselines.saliency(objective, train, L)
+                elif method == "smoothgrad":
+                    selection = baselines.smoothgrad(objective, train, L, seed)
+                elif method == "fimap":
+                    selection = baselines.fimap(objective, train, L, seed)
+                elif method == "correlation":
+                    selection = baselines.correlation(objective, train, L, expression, nearby)
+                elif method == "sage":
+                    selection = baselines.sage_selection(objective, train, L, nearby, seed,
+                                                         max_features=int(settings.get("sage_max_peaks", 256)))
+                elif method == "lime":
+                    selection = baselines.lime_selection(objective, train, L, nearby, seed,
+                                                         max_features=int(settings.get("lime_max_peaks", 256)))
+                else:
+                    raise ValueError(f"unknown explain method {method!r}")
+            except baselines.NotRun as reason:
+                status = f"not run: {reason}"
+                selection = None
+            seconds = time.perf_counter() - started
+            common = {"method": method, "L": L, "cell_type": task.cell_type, "target": task.target, "kind": task.kind,
+                      "n_genes": len(genes), "seconds": seconds}
+            if selection is None:
+                log.warning("%s %s L=%d %s", method, task.stem, L, status)
+                rows.append({**common, "train_loss": np.nan, "rank": 0, "peak_index": -1, "chrom": "", "start": -1,
+                             "end": -1, "score": np.nan, "status": status})
+                continue
+            log.info("%s %s L=%d: train objective %.4g in %.1f s", method, task.stem, L, selection.train_loss, seconds)
+            for rank, (peak, score) in enumerate(zip(selection.peaks, selection.scores), start=1):
+                rows.append({**common, "train_loss": selection.train_loss, "rank": rank, "peak_index": int(peak),
+                             "chrom": str(data.peaks["chrom"].iloc[peak]), "start": int(data.peaks["start"].iloc[peak]),
+                             "end": int(data.peaks["end"].iloc[peak]), "score": float(score), "status": status})
+    table = pd.DataFrame(rows, columns=SHARD_COLUMNS)
+    with atomic_output(out_table) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    with atomic_output(out_meta) as tmp:
+        tmp.write_text(json.dumps({"genes": members, "curves": curves}) + "\n")
+    return table
+
+
+def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], gtf: str, out_dir: str,
+                       method: str, expected: Sequence[str]) -> None:
+    """Split shard tables into ``{out_dir}/L{L}/{stem}.tsv`` plus a BEDPE and a UCSC interact
+    track per selection (peak -> target TSS; for a gene set, the nearest member on the peak's
+    chromosome), and a curve PNG per GRIDS target. ``expected`` lists ``L{L}/{stem}`` keys."""
+    from ..plots import objective_curve
+    from .tasks import file_stem
+    from .tracks import write_bedpe, write_interact
+
+    table = pd.concat([pd.read_csv(path, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str})
+                       for path in shard_tables])
+    table["chrom"] = table["chrom"].fillna("")
+    curves: dict[str, Any] = {}
+    members: dict[str, list[str]] = {}
+    for path in shard_meta:
+        meta = json.loads(Path(path).read_text())
+        curves.update(meta["curves"])
+        members.update(meta["genes"])
+    tss = None
+    written = set()
+    for (L, cell_type, target), group in table.groupby(["L", "cell_type", "target"], sort=False):
+        stem = file_stem(str(cell_type), str(target))
+        base = Path(out_dir) / f"L{L}" / stem
+        selection = group[SELECTION_COLUMNS]
+        with atomic_output(f"{base}.tsv") as tmp:
+            selection.to_csv(tmp, sep="\t", index=False)
+        if tss is None:
+            tss = _tss_map(gtf, sorted(set(table["chrom"]) - {""}))
+        genes = members.get(stem, [str(target)])
+        ok = selection[selection["status"] == "ok"]
+        write_bedpe(ok, genes, tss, f"{base}.bedpe", name=f"{method} L{L} {cell_type} {target}")
+        write_interact(ok, genes, tss, f"{base}.interact.bed", name=f"{method}_L{L}_{stem}")
+        if method == "grids":
+            objective_curve(curves.get(f"L{L}/{stem}", {}), f"{base}.curve.png",
+                            title=f"GRIDS L={L}: {cell_type} / {target}")
+        written.add(f"L{L}/{stem}")
+    missing = sorted(set(expected) - written)
+    if missing:
+        raise ValueError(f"shard tables lack selections for {', '.join(missing[:5])}")

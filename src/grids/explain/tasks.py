@@ -1,0 +1,46 @@
+"""Explanation targets and their shards, known when Snakemake parses the workflow (no torch here)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "file_stem", "SET_PREFIX"]
+
+SET_PREFIX = "top"  # per-cell-type targets are named top{N}: the type's N most expressed genes
+
+
+@dataclass(frozen=True)
+class ExplainTask:
+    """One subset search: a gene in a cell type, or a cell type's top-N gene set."""
+
+    cell_type: str
+    target: str
+    kind: str = "gene"  # "gene" or "set" (the cell type's top-N expressed genes)
+
+    @property
+    def stem(self) -> str:
+        return file_stem(self.cell_type, self.target)
+
+
+def file_stem(cell_type: str, target: str) -> str:
+    """``{cell_type}__{target}`` with characters unsafe in file names replaced by ``_``."""
+    safe = re.compile(r"[^A-Za-z0-9._+-]")
+    return f"{safe.sub('_', cell_type)}__{safe.sub('_', target)}"
+
+
+def explain_tasks(targets, set_cell_types: list[str], top_n: int, per_gene: bool = True,
+                  per_cell_type: bool = True) -> list[ExplainTask]:
+    """Per-gene tasks from the targets table (columns cell_type, gene), then one top-N task per
+    cell type; duplicates dropped, order kept."""
+    tasks: list[ExplainTask] = []
+    if per_gene:
+        tasks += [ExplainTask(str(c), str(g)) for c, g in zip(targets["cell_type"], targets["gene"])]
+    if per_cell_type:
+        tasks += [ExplainTask(str(c), f"{SET_PREFIX}{top_n}", "set") for c in set_cell_types]
+    return list(dict.fromkeys(tasks))
+
+
+def shard_tasks(tasks: list[ExplainTask], shard_size: int) -> list[list[ExplainTask]]:
+    """Consecutive groups of ``shard_size`` tasks: one job each."""
+    return [tasks[i : i + shard_size] for i in range(0, len(tasks), shard_size)]

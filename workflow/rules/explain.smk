@@ -1,0 +1,69 @@
+# Subset selection: GRIDS and the baselines (DESIGN §5), in shards of targets.
+
+
+wildcard_constraints:
+    method="|".join(config["explain"]["methods"]),
+    shard=r"\d+",
+
+
+rule explain_shard:
+    input:
+        model="results/surrogate/model.pt",
+        paired="results/multiome/paired.h5mu",
+        gtf=config["genome"]["gtf"],
+    output:
+        table="results/explain/{method}/shards/shard{shard}.tsv",
+        meta="results/explain/{method}/shards/shard{shard}.json",
+    params:
+        tasks=lambda wildcards: EXPLAIN_SHARDS[int(wildcards.shard)],
+        settings=config["explain"],
+        mito_prefix=config["genome"]["mito_prefix"],
+        device=lambda wildcards: "cuda" if wildcards.method in GPU_METHODS and uses_gpu(EXPLAIN["device"]) else "cpu",
+    log:
+        "logs/explain/{method}/shard{shard}.log",
+    threads: 2
+    resources:
+        gpu=lambda wildcards: int(wildcards.method in GPU_METHODS and uses_gpu(EXPLAIN["device"])),
+        mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 20),
+        runtime=lambda wildcards: 20 + 5 * config["explain"]["shard_size"],
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/explain_shard.py"
+
+
+rule explain_tracks:
+    input:
+        tables=lambda wildcards: explain_shard_files(wildcards.method, ".tsv"),
+        metas=lambda wildcards: explain_shard_files(wildcards.method, ".json"),
+        gtf=config["genome"]["gtf"],
+    output:
+        expand("results/explain/{{method}}/{key}{suffix}", key=explain_keys(), suffix=[".tsv", ".bedpe", ".interact.bed"]),
+    params:
+        selections=explain_keys(),
+        method=lambda wildcards: wildcards.method,
+        out_dir=lambda wildcards, output: output[0].rsplit("/", 2)[0],
+    log:
+        "logs/explain/{method}/tracks.log",
+    wildcard_constraints:
+        method="|".join(m for m in config["explain"]["methods"] if m != "grids") or "none",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/explain_tracks.py"
+
+
+use rule explain_tracks as explain_tracks_grids with:
+    input:
+        tables=explain_shard_files("grids", ".tsv"),
+        metas=explain_shard_files("grids", ".json"),
+        gtf=config["genome"]["gtf"],
+    output:
+        expand("results/explain/grids/{key}{suffix}", key=explain_keys(),
+               suffix=[".tsv", ".bedpe", ".interact.bed", ".curve.png"]),
+    params:
+        selections=explain_keys(),
+        method="grids",
+        out_dir=lambda wildcards, output: output[0].rsplit("/", 2)[0],
+    log:
+        "logs/explain/grids/tracks.log",

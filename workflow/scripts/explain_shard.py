@@ -1,0 +1,18 @@
+"""Snakemake adapter: one method over one shard of explanation targets."""
+
+from grids.explain.stage import run_explain_shard
+from grids.workflow import logged
+
+with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+    run_explain_shard(
+        model=snakemake.input.model,  # noqa: F821
+        paired=snakemake.input.paired,  # noqa: F821
+        gtf=snakemake.input.gtf,  # noqa: F821
+        tasks=snakemake.params.tasks,  # noqa: F821
+        method=snakemake.wildcards.method,  # noqa: F821
+        settings=snakemake.params.settings,  # noqa: F821
+        mito_prefix=snakemake.params.mito_prefix,  # noqa: F821
+        device=snakemake.params.device,  # noqa: F821
+        out_table=snakemake.output.table,  # noqa: F821
+        out_meta=snakemake.output.meta,  # noqa: F821
+    )

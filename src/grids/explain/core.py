@@ -126,13 +126,22 @@ class SubsetObjective:
                 pooled, cis = cells.pooled, cells.cis
         n_peaks = self.model.config.n_peaks
         mask = torch.zeros(n_peaks, device=self.device, dtype=self.dtype, requires_grad=True)
-        entry = mask.index_select(0, cells.batch.peaks)
-        # Removing peak j by an amount e_j: pooled - e_j x_j D_j, cis - e_j x_j W_.j.
-        perturbed_pooled = pooled - self.model.open_sums(cells.batch, entry)
-        perturbed_cis = cis - self.model.cis(cells.batch, entry, bias=False)
-        loss = self.loss_from_state(cells, perturbed_pooled, perturbed_cis)
-        (gradient,) = torch.autograd.grad(loss, mask)
-        return gradient.cpu().numpy().astype(np.float64)
+        cis = cis.clone().requires_grad_(True)
+        # Removing peak j by an amount e_j takes e_j x_j D_j off its chromosome's pooled sum.
+        perturbed_pooled = pooled - self.model.open_sums(cells.batch, mask.index_select(0, cells.batch.peaks))
+        loss = self.loss_from_state(cells, perturbed_pooled, cis)
+        pooled_gain, cis_gradient = torch.autograd.grad(loss, (mask, cis))
+        gains = pooled_gain.cpu().numpy().astype(np.float64)
+        # ... and e_j x_j W_gj off each nearby gene g: d_j -= sum_links W_gj sum_cells x_j dL/dcis_g,
+        # gathered per link (only genes the loss depends on), never as a peaks x genes matrix.
+        if self.cis_rows.nnz:
+            used = np.flatnonzero((cis_gradient.abs().sum(0) > 0).cpu().numpy())
+            links = self.cis_rows[:, used].tocoo()
+            if links.nnz:
+                open_ = self._tensor(cells.X_columns[:, links.row].toarray())  # cells x links
+                per_link = (open_ * cis_gradient[:, torch.as_tensor(used[links.col], device=self.device)]).sum(0)
+                np.add.at(gains, links.row, -links.data * per_link.cpu().numpy())
+        return gains
 
     # ---- DESIGN §5 step 4: exact evaluation of k swaps in one batched forward -----------------
     @torch.no_grad()

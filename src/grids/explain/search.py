@@ -24,6 +24,8 @@ class GridsSettings:
     steps: int = 500
     batch_size: int = 64
     seed: int = 0
+    init: str = "random"  # "random" (DESIGN §5) or "saliency": the L best gains at r = {}
+    patience: int = 0  # stop after this many full passes over r without a swap (0: run every step)
 
 
 @dataclass
@@ -63,7 +65,14 @@ def grids_search(
     if settings.L > len(candidates):
         raise ValueError(f"L = {settings.L} is larger than the {len(candidates)} peaks open in these cells")
     rng = np.random.default_rng(settings.seed)
-    subset = np.sort(rng.choice(candidates, size=settings.L, replace=False))
+    if settings.init == "saliency":
+        gains = objective.gains(train, np.array([], dtype=np.int64))
+        subset = np.sort(candidates[np.argsort(gains[candidates], kind="stable")[: settings.L]])
+    elif settings.init == "random":
+        subset = np.sort(rng.choice(candidates, size=settings.L, replace=False))
+    else:
+        raise ValueError(f"unknown GRIDS start {settings.init!r}; use random or saliency")
+    since_swap = 0
     allowed = np.zeros(objective.model.config.n_peaks, dtype=bool)
     allowed[candidates] = True
     curve: dict[str, list[float]] = {"step": [], "batch": [], "validation": []}
@@ -90,10 +99,16 @@ def grids_search(
         if choice > 0:
             subset = subset.copy()
             subset[position] = best[choice - 1]
+            since_swap = 0
+        else:
+            since_swap += 1
         curve["step"].append(step)
         curve["batch"].append(float(losses[choice]))
         if validation is not None:
             curve["validation"].append(objective.loss(validation, subset))
             bar.set_postfix(batch=f"{losses[choice]:.4g}", val=f"{curve['validation'][-1]:.4g}")
+        if settings.patience and since_swap >= settings.patience * settings.L:
+            log.debug("no swap in %d passes over r: stopping at step %d", settings.patience, step)
+            break
     peaks, scores = rank_subset(objective, train, subset)
     return Selection(peaks, scores, objective.loss(train, subset), curve)

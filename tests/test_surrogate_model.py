@@ -260,3 +260,15 @@ def test_saved_model_round_trip_and_mismatch_errors(tmp_path):
     with pytest.raises(ValueError, match="not a GRIDS surrogate"):
         torch.save({"x": 1}, tmp_path / "other.pt")
         grids.load_surrogate(tmp_path / "other.pt")
+
+
+def test_decoding_a_gene_subset_equals_slicing_all_genes():
+    torch.manual_seed(4)
+    model = Surrogate(SurrogateConfig(n_peaks=sum(SIZES), n_genes=9, chrom_sizes=SIZES, n_cell_types=1)).eval()
+    X = _random_binary(5, sum(SIZES), 0.2, seed=7)
+    batch = csr_to_batch(X, np.repeat(np.arange(len(SIZES)), SIZES), len(SIZES))
+    pooled, cis = model.pooled(batch), torch.randn(5, 9)
+    genes = torch.tensor([7, 2])
+    with torch.no_grad():
+        assert torch.allclose(model.genes_from_pooled(pooled, cis[:, genes], genes),
+                              model.genes_from_pooled(pooled, cis)[:, genes], atol=1e-6)

@@ -150,13 +150,11 @@ def correlation(objective: SubsetObjective, train: CellSet, L: int, expression: 
 
 def _target_prediction(objective: SubsetObjective, cells: CellSet):
     """A numpy function: dense full-length inputs -> the summed target prediction."""
-    genes = objective.genes
-
     def predict(X: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             batch_cells = objective.cells(sp.csr_matrix(X))
-            predicted = objective.model.genes_from_pooled(batch_cells.pooled, batch_cells.cis).clamp_min(0.0)
-            return predicted.index_select(1, genes).sum(1).cpu().numpy().astype(np.float64)
+            predicted = objective.predict(batch_cells.pooled, batch_cells.cis)
+            return predicted.index_select(1, objective.target_cols).sum(1).cpu().numpy().astype(np.float64)
 
     return predict
 

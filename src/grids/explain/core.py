@@ -47,17 +47,26 @@ class SubsetObjective:
         self.model = model.eval()
         self.device = model.embed_open.device
         self.dtype = model.embed_open.dtype
-        self.genes = torch.as_tensor(np.asarray(genes, dtype=np.int64), device=self.device)
         self.beta = float(beta)
         n_genes = model.config.n_genes
-        other = np.setdiff1d(np.arange(n_genes), np.asarray(genes))
-        self.other = torch.as_tensor(other, device=self.device)
+        genes = np.asarray(genes, dtype=np.int64)
+        # The genes the objective reads: the targets alone when beta = 0, else all of them.
+        # Cell states (cis term, baseline) are kept for these columns only.
+        self.output = genes if self.beta == 0 else np.arange(n_genes)
+        self.decode_genes = torch.as_tensor(genes, device=self.device) if self.beta == 0 else None
+        position = {g: i for i, g in enumerate(self.output)}
+        self.target_cols = torch.as_tensor([position[g] for g in genes], device=self.device)
+        self.other_cols = torch.as_tensor(np.setdiff1d(np.arange(len(self.output)), self.target_cols.cpu().numpy()),
+                                          device=self.device)
+        self.genes = torch.as_tensor(genes, device=self.device)
         with torch.no_grad():
             self.delta = model.embedding_delta.detach()
             peak, gene = (t.cpu().numpy() for t in model.cis_links())
             weight = model.cis_weight.detach().cpu().numpy()
-        # The cis path as peaks x genes (scipy CSR): a removed peak's row is its cis effect.
-        self.cis_rows = sp.csr_matrix((weight, (peak, gene)), shape=(model.config.n_peaks, n_genes))
+        # The cis path as peaks x output genes: a removed peak's row is its cis effect.
+        cis = sp.csr_matrix((weight, (peak, gene)), shape=(model.config.n_peaks, n_genes))
+        self.cis_rows = cis[:, self.output].tocsr()
+        self.cis_columns = self.cis_rows.tocsc()
         self.chrom_of_peak = model.chrom_of_peak
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
@@ -71,8 +80,14 @@ class SubsetObjective:
         batch = csr_to_batch(X, self.model.chrom_of_peak.cpu().numpy(), self.model.n_chroms).to(self.device)
         pooled = self.model.pooled(batch)
         cis = self.model.cis(batch)
-        baseline = self.model.genes_from_pooled(pooled, cis).clamp_min(BASELINE_FLOOR)
+        if self.decode_genes is not None:
+            cis = cis.index_select(1, self.decode_genes)
+        baseline = self.predict(pooled, cis).clamp_min(BASELINE_FLOOR)
         return CellSet(X, X.tocsc(), batch, pooled, cis, baseline)
+
+    def predict(self, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
+        """F for the objective's output genes, clamped at 0 (cis holds those columns)."""
+        return self.model.genes_from_pooled(pooled, cis, self.decode_genes).clamp_min(0.0)
 
     def subset(self, cells: CellSet, rows: np.ndarray) -> CellSet:
         """A subset of the cells (a training batch)."""
@@ -93,16 +108,15 @@ class SubsetObjective:
         return pooled, cis
 
     def loss_from_state(self, cells: CellSet, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
-        """L per leading index: pooled is (..., cells, C, d), cis (..., cells, G); mean over cells."""
+        """L per leading index: pooled is (..., cells, C, d), cis (..., cells, outputs); mean over cells."""
         shape = pooled.shape[:-2]
         flat_pooled = pooled.reshape(-1, *pooled.shape[-2:])
         flat_cis = cis.reshape(-1, cis.shape[-1])
-        predicted = self.model.genes_from_pooled(flat_pooled, flat_cis).clamp_min(0.0).view(*shape, -1)
-        ratio = predicted / cells.baseline
-        per_cell = ratio.index_select(-1, self.genes).square().sum(-1)
-        if self.beta > 0 and len(self.other):
-            side = (ratio.index_select(-1, self.other) - 1.0).square().sum(-1)
-            per_cell = per_cell + self.beta / len(self.other) * side
+        ratio = self.predict(flat_pooled, flat_cis).view(*shape, -1) / cells.baseline
+        per_cell = ratio.index_select(-1, self.target_cols).square().sum(-1)
+        if self.beta > 0 and len(self.other_cols):
+            side = (ratio.index_select(-1, self.other_cols) - 1.0).square().sum(-1)
+            per_cell = per_cell + self.beta / len(self.other_cols) * side
         return per_cell.mean(-1)
 
     @torch.no_grad()
@@ -136,7 +150,7 @@ class SubsetObjective:
         # gathered per link (only genes the loss depends on), never as a peaks x genes matrix.
         if self.cis_rows.nnz:
             used = np.flatnonzero((cis_gradient.abs().sum(0) > 0).cpu().numpy())
-            links = self.cis_rows[:, used].tocoo()
+            links = self.cis_columns[:, used].tocoo()
             if links.nnz:
                 open_ = self._tensor(cells.X_columns[:, links.row].toarray())  # cells x links
                 per_link = (open_ * cis_gradient[:, torch.as_tensor(used[links.col], device=self.device)]).sum(0)

@@ -128,7 +128,9 @@ def objective_curve(curve: Mapping[str, list[float]], path: str | Path, *, title
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     steps = curve.get("step", [])
     if steps:
-        ax.plot(steps, curve["batch"], lw=0.8, alpha=0.6, label="training batch")
+        ax.plot(steps, curve["batch"], lw=0.8, alpha=0.5, label="training batch")
+        if curve.get("train") and np.isfinite(curve["train"]).any():
+            ax.plot(steps, curve["train"], lw=1.6, label="all training cells")
         if curve.get("validation"):
             ax.plot(steps, curve["validation"], lw=1.6, label="validation cells")
         ax.legend(frameon=False)

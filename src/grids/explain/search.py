@@ -24,8 +24,9 @@ class GridsSettings:
     steps: int = 500
     batch_size: int = 64
     seed: int = 0
-    init: str = "random"  # "random" (DESIGN §5) or "saliency": the L best gains at r = {}
-    patience: int = 0  # stop after this many full passes over r without a swap (0: run every step)
+    init: str = "saliency"  # "saliency" (the L best gains at r = {}) or "random" (DESIGN §5)
+    patience: int = 2  # stop after this many full passes over r without a swap (0: run every step)
+    verify: bool = True  # keep a swap only if it also lowers L on all training cells
 
 
 @dataclass
@@ -73,9 +74,10 @@ def grids_search(
     else:
         raise ValueError(f"unknown GRIDS start {settings.init!r}; use random or saliency")
     since_swap = 0
+    train_loss = objective.loss(train, subset)
     allowed = np.zeros(objective.model.config.n_peaks, dtype=bool)
     allowed[candidates] = True
-    curve: dict[str, list[float]] = {"step": [], "batch": [], "validation": []}
+    curve: dict[str, list[float]] = {"step": [], "batch": [], "train": [], "validation": []}
     bar = tqdm(range(settings.steps), desc=description, unit="step", disable=not progress, leave=False)
     for step in bar:
         if train.n_cells > settings.batch_size:
@@ -97,13 +99,19 @@ def grids_search(
         losses = objective.swap_losses(batch, subset, position, best)
         choice = int(np.argmin(losses))
         if choice > 0:
-            subset = subset.copy()
-            subset[position] = best[choice - 1]
-            since_swap = 0
-        else:
-            since_swap += 1
+            swapped = subset.copy()
+            swapped[position] = best[choice - 1]
+            # The batch is a sample: a swap that looks better on it is kept only if the
+            # objective on all training cells agrees, so the selection never gets worse.
+            swapped_loss = objective.loss(train, swapped) if settings.verify else train_loss
+            if not settings.verify or swapped_loss < train_loss:
+                subset, train_loss = swapped, swapped_loss
+            else:
+                choice = 0
+        since_swap = 0 if choice > 0 else since_swap + 1
         curve["step"].append(step)
         curve["batch"].append(float(losses[choice]))
+        curve["train"].append(float(train_loss) if settings.verify else float("nan"))
         if validation is not None:
             curve["validation"].append(objective.loss(validation, subset))
             bar.set_postfix(batch=f"{losses[choice]:.4g}", val=f"{curve['validation'][-1]:.4g}")

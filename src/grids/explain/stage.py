@@ -103,7 +103,9 @@ def run_explain_shard(
             try:
                 if method == "grids":
                     grids_settings = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),
-                                                   batch_size=int(settings.get("batch_size", 64)), seed=seed)
+                                                   batch_size=int(settings.get("batch_size", 64)), seed=seed,
+                                                   init=str(settings.get("init", "saliency")),
+                                                   patience=int(settings.get("patience", 2)))
                     selection = grids_search(objective, train, grids_settings, validation=validation,
                                              progress=progress, description=f"{task.stem} L{L}")
                     curves[f"L{L}/{task.stem}"] = selection.curve

@@ -100,10 +100,9 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: 
                 if train.n_cells > batch_size else np.arange(train.n_cells))
         batch = objective.subset(train, rows)
         mask = torch.sigmoid(logits) * allowed
-        entry = mask.index_select(0, batch.batch.peaks)
-        pooled = batch.pooled - objective.model.open_sums(batch.batch, entry)
-        cis = batch.cis - objective.model.cis(batch.batch, entry, bias=False)
-        loss = objective.loss_from_state(batch, pooled, cis) + sparsity * mask.sum()
+        removed_pooled, removed_cis = objective.weighted_removal(batch, mask.index_select(0, batch.batch.peaks))
+        loss = objective.loss_from_state(batch, batch.pooled - removed_pooled, batch.cis - removed_cis)
+        loss = loss + sparsity * mask.sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -85,6 +85,15 @@ class SubsetObjective:
         baseline = self.predict(pooled, cis).clamp_min(BASELINE_FLOOR)
         return CellSet(X, X.tocsc(), batch, pooled, cis, baseline)
 
+    def weighted_removal(self, cells: CellSet, entry: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled and cis (output columns) taken away when each open entry of the cells is
+        removed by the amount ``entry`` (differentiable; a soft mask for FIMAP)."""
+        pooled = self.model.open_sums(cells.batch, entry)
+        cis = self.model.cis(cells.batch, entry, bias=False)
+        if self.decode_genes is not None:
+            cis = cis.index_select(1, self.decode_genes)
+        return pooled, cis
+
     def predict(self, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
         """F for the objective's output genes, clamped at 0 (cis holds those columns)."""
         return self.model.genes_from_pooled(pooled, cis, self.decode_genes).clamp_min(0.0)
@@ -109,6 +118,8 @@ class SubsetObjective:
 
     def loss_from_state(self, cells: CellSet, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
         """L per leading index: pooled is (..., cells, C, d), cis (..., cells, outputs); mean over cells."""
+        if cis.shape[-1] != len(self.output):
+            raise ValueError(f"cis term has {cis.shape[-1]} gene columns, the objective reads {len(self.output)}")
         shape = pooled.shape[:-2]
         flat_pooled = pooled.reshape(-1, *pooled.shape[-2:])
         flat_cis = cis.reshape(-1, cis.shape[-1])

@@ -1,4 +1,6 @@
-"""The paper's baselines with GRIDS's interface: each returns a ranked :class:`Selection` of L peaks.
+"""The paper's baselines with GRIDS's interface: each returns a ranked :class:`Selection` of up to
+L peaks. None depends on L beyond where it cuts its ranking, so callers run each once with the
+largest L and take the first L for smaller ones.
 
 Random, Saliency, SmoothGrad and FIMAP work on the same objective as GRIDS; the peak–gene
 correlation peer works on the observed data as ArchR/Signac do; SAGE (``sage-importance``) and
@@ -159,7 +161,7 @@ def _target_prediction(objective: SubsetObjective, cells: CellSet):
 
 
 def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: np.ndarray, seed: int,
-                   max_features: int = 256, max_cells: int = 64) -> Selection:
+                   max_features: int = 256, max_cells: int = 32) -> Selection:
     """SAGE values (``sage-importance``, permutation estimator) of the peaks near the targets,
     each closed (set to 0) when left out; every other peak keeps the cell's own state."""
     import sage
@@ -168,19 +170,17 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
     if len(candidates) > max_features:
         raise NotRun(f"{len(candidates)} candidate peaks near the targets > sage_max_peaks = {max_features}; "
                      "SAGE's cost grows with the number of features")
-    if len(candidates) < L:
-        raise NotRun(f"only {len(candidates)} candidate peaks near the targets, fewer than L = {L}")
     rows = np.random.default_rng(seed).permutation(train.n_cells)[:max_cells]
     X = train.X[rows].toarray().astype(np.float64)
     imputer = sage.GroupedDefaultImputer(_target_prediction(objective, train), np.zeros(X.shape[1]),
                                          [[int(j)] for j in candidates], remaining_features=1)
     np.random.seed(seed)  # sage draws its permutations from numpy's global generator
     estimator = sage.PermutationEstimator(imputer, "mse", random_state=seed)
-    explanation = estimator(X, None, batch_size=64, n_permutations=16 * len(candidates), bar=False,
+    explanation = estimator(X, None, batch_size=64, n_permutations=8 * len(candidates), bar=False,
                             verbose=False)
     scores = np.full(objective.model.config.n_peaks, -np.inf)
     scores[candidates] = explanation.values
-    peaks, top_scores = _top(scores, candidates, L)
+    peaks, top_scores = _top(scores, candidates, min(L, len(candidates)))
     return _selection(objective, train, peaks, top_scores)
 
 
@@ -194,8 +194,6 @@ def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
     if len(candidates) > max_features:
         raise NotRun(f"{len(candidates)} candidate peaks near the targets > lime_max_peaks = {max_features}; "
                      "LIME's local fits grow with the number of features")
-    if len(candidates) < L:
-        raise NotRun(f"only {len(candidates)} candidate peaks near the targets, fewer than L = {L}")
     full_predict = _target_prediction(objective, train)
     local = train.X_columns[:, candidates].toarray().astype(np.float64)
     explainer = LimeTabularExplainer(local, mode="regression", categorical_features=list(range(len(candidates))),
@@ -216,5 +214,5 @@ def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
             weights[feature] += weight
     scores = np.full(objective.model.config.n_peaks, -np.inf)
     scores[candidates] = weights / len(rows)
-    peaks, top_scores = _top(scores, candidates, L)
+    peaks, top_scores = _top(scores, candidates, min(L, len(candidates)))
     return _selection(objective, train, peaks, top_scores)

@@ -46,6 +46,40 @@ def _tss_map(gtf: str, chroms: Sequence[str]) -> dict[str, tuple[str, int]]:
     return {g: (c, int(p)) for g, c, p in zip(tss["gene"], tss["chrom"], tss["position"])}
 
 
+def _baseline(baselines, method: str, objective, train, L: int, seed: int, settings: Mapping[str, Any],
+              expression: np.ndarray, nearby: np.ndarray):
+    """One baseline's ranking of up to L peaks."""
+    if method == "random":
+        return baselines.random_selection(objective, train, L, seed)
+    if method == "saliency":
+        return baselines.saliency(objective, train, L)
+    if method == "smoothgrad":
+        return baselines.smoothgrad(objective, train, L, seed)
+    if method == "fimap":
+        return baselines.fimap(objective, train, L, seed)
+    if method == "correlation":
+        return baselines.correlation(objective, train, L, expression, nearby)
+    if method == "sage":
+        return baselines.sage_selection(objective, train, L, nearby, seed,
+                                        max_features=int(settings.get("sage_max_peaks", 256)))
+    if method == "lime":
+        return baselines.lime_selection(objective, train, L, nearby, seed,
+                                        max_features=int(settings.get("lime_max_peaks", 256)))
+    raise ValueError(f"unknown explain method {method!r}")
+
+
+def _first(objective, train, ranking, L: int, method: str):
+    """The first L peaks of a ranking, scored on the training cells. SAGE and LIME rank only
+    the peaks near the targets: fewer than L is 'not run'; correlation keeps what it has."""
+    from . import baselines
+    from .search import Selection
+
+    if len(ranking.peaks) < L and method in ("sage", "lime"):
+        raise baselines.NotRun(f"only {len(ranking.peaks)} candidate peaks near the targets, fewer than L = {L}")
+    peaks, scores = ranking.peaks[:L], ranking.scores[:L]
+    return Selection(peaks, scores, objective.loss(train, peaks))
+
+
 def run_explain_shard(
     *,
     model: str,
@@ -97,9 +131,11 @@ def run_explain_shard(
                              f"{task.cell_type!r}; lower explain.L")
         nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
         expression = data.rna[train_rows][:, genes].mean(1)
+        ranked: dict[str, Any] = {}  # a baseline's ranking at the largest L, reused for the others
         for L in Ls:
             started = time.perf_counter()
             status = "ok"
+            selection = None
             try:
                 if method == "grids":
                     grids_settings = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),
@@ -109,24 +145,11 @@ def run_explain_shard(
                     selection = grids_search(objective, train, grids_settings, validation=validation,
                                              progress=progress, description=f"{task.stem} L{L}")
                     curves[f"L{L}/{task.stem}"] = selection.curve
-                elif method == "random":
-                    selection = baselines.random_selection(objective, train, L, seed)
-                elif method == "saliency":
-                    selection = baselines.saliency(objective, train, L)
-                elif method == "smoothgrad":
-                    selection = baselines.smoothgrad(objective, train, L, seed)
-                elif method == "fimap":
-                    selection = baselines.fimap(objective, train, L, seed)
-                elif method == "correlation":
-                    selection = baselines.correlation(objective, train, L, expression, nearby)
-                elif method == "sage":
-                    selection = baselines.sage_selection(objective, train, L, nearby, seed,
-                                                         max_features=int(settings.get("sage_max_peaks", 256)))
-                elif method == "lime":
-                    selection = baselines.lime_selection(objective, train, L, nearby, seed,
-                                                         max_features=int(settings.get("lime_max_peaks", 256)))
                 else:
-                    raise ValueError(f"unknown explain method {method!r}")
+                    if "ranking" not in ranked:
+                        ranked["ranking"] = _baseline(baselines, method, objective, train, Ls[-1], seed, settings,
+                                                      expression, nearby)
+                    selection = _first(objective, train, ranked["ranking"], L, method)
             except baselines.NotRun as reason:
                 status = f"not run: {reason}"
                 selection = None

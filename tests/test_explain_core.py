@@ -119,3 +119,17 @@ def test_L_larger_than_the_open_peaks_is_an_error():
     cells = objective.cells(sp.csr_matrix(dense))
     with pytest.raises(ValueError, match="L = 3 is larger than the 2 peaks open"):
         grids_search(objective, cells, GridsSettings(L=3))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_weighted_removal_equals_the_models_cis_term(beta):
+    model = _model(seed=5)
+    objective = SubsetObjective(model, np.array([2, 3]), beta=beta)
+    cells = objective.cells(_cells(6, seed=8))
+    entry = torch.rand(cells.batch.peaks.numel(), dtype=torch.float64)
+    pooled, cis = objective.weighted_removal(cells, entry)
+    expected = model.cis(cells.batch, entry, bias=False)[:, torch.as_tensor(objective.output)]
+    assert torch.allclose(cis, expected, atol=1e-12)
+    assert torch.allclose(pooled, model.open_sums(cells.batch, entry))
+    # and the unperturbed cis term of the cells is the model's
+    assert torch.allclose(cells.cis, model.cis(cells.batch)[:, torch.as_tensor(objective.output)], atol=1e-12)

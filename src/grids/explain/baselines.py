@@ -176,7 +176,7 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
                                          [[int(j)] for j in candidates], remaining_features=1)
     np.random.seed(seed)  # sage draws its permutations from numpy's global generator
     estimator = sage.PermutationEstimator(imputer, "mse", random_state=seed)
-    explanation = estimator(X, None, batch_size=64, n_permutations=8 * len(candidates), bar=False,
+    explanation = estimator(X, None, batch_size=1024, n_permutations=4 * len(candidates), bar=False,
                             verbose=False)
     scores = np.full(objective.model.config.n_peaks, -np.inf)
     scores[candidates] = explanation.values
@@ -185,7 +185,7 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
 
 
 def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: np.ndarray, seed: int,
-                   max_features: int = 256, cells: int = 32, samples: int = 500) -> Selection:
+                   max_features: int = 256, cells: int = 16, samples: int = 500) -> Selection:
     """LIME (``lime``) per cell over the peaks near the targets, averaged over up to ``cells``
     cells; the L peaks with the largest mean weight (open -> higher target prediction)."""
     from lime.lime_tabular import LimeTabularExplainer

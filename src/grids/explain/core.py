@@ -67,6 +67,13 @@ class SubsetObjective:
         cis = sp.csr_matrix((weight, (peak, gene)), shape=(model.config.n_peaks, n_genes))
         self.cis_rows = cis[:, self.output].tocsr()
         self.cis_columns = self.cis_rows.tocsc()
+        links = self.cis_rows.tocoo()
+        self.link_peak = links.row.astype(np.int64)
+        self.link_peak_t = torch.as_tensor(self.link_peak, device=self.device)
+        self.link_col = torch.as_tensor(links.col.astype(np.int64), device=self.device)
+        self.link_weight = torch.as_tensor(links.data, device=self.device, dtype=self.dtype)
+        bias = model.cis_bias.detach()
+        self.cis_bias = bias if self.decode_genes is None else bias.index_select(0, self.decode_genes)
         self.chrom_of_peak = model.chrom_of_peak
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
@@ -79,9 +86,9 @@ class SubsetObjective:
         X = sp.csr_matrix(X, dtype=np.float32)
         batch = csr_to_batch(X, self.model.chrom_of_peak.cpu().numpy(), self.model.n_chroms).to(self.device)
         pooled = self.model.pooled(batch)
-        cis = self.model.cis(batch)
-        if self.decode_genes is not None:
-            cis = cis.index_select(1, self.decode_genes)
+        # The cis term of the output genes only, as one sparse product (not the model's per-entry
+        # expansion over every gene's links).
+        cis = self._tensor((X @ self.cis_rows).toarray()) + self.cis_bias
         baseline = self.predict(pooled, cis).clamp_min(BASELINE_FLOOR)
         return CellSet(X, X.tocsc(), batch, pooled, cis, baseline)
 
@@ -89,10 +96,17 @@ class SubsetObjective:
         """Pooled and cis (output columns) taken away when each open entry of the cells is
         removed by the amount ``entry`` (differentiable; a soft mask for FIMAP)."""
         pooled = self.model.open_sums(cells.batch, entry)
-        cis = self.model.cis(cells.batch, entry, bias=False)
-        if self.decode_genes is not None:
-            cis = cis.index_select(1, self.decode_genes)
+        cis = torch.zeros(cells.n_cells, len(self.output), device=self.device, dtype=self.dtype)
+        if len(self.link_peak):
+            # Per cis link: open state x_j of each cell times its weight and the peak's amount.
+            weight = self.mask_of_entries(cells, entry).index_select(1, self.link_peak_t) * self.link_weight
+            cis = cis.index_add(1, self.link_col, self._tensor(cells.X_columns[:, self.link_peak].toarray()) * weight)
         return pooled, cis
+
+    def mask_of_entries(self, cells: CellSet, entry: torch.Tensor) -> torch.Tensor:
+        """Per-entry amounts back on the (cells x peaks) grid, as dense rows of the batch."""
+        grid = torch.zeros(cells.n_cells, self.model.config.n_peaks, device=self.device, dtype=entry.dtype)
+        return grid.index_put((cells.batch.cells, cells.batch.peaks), entry)
 
     def predict(self, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
         """F for the objective's output genes, clamped at 0 (cis holds those columns)."""

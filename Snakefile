@@ -26,4 +26,5 @@ rule all:
         "results/atac/qc.png",
         "results/multiome/paired.h5mu",
         "results/surrogate/model.pt",
+        [explain_files(method) for method in config["explain"]["methods"]],
     default_target: True

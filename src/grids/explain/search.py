@@ -27,6 +27,7 @@ class GridsSettings:
     init: str = "saliency"  # "saliency" (the L best gains at r = {}) or "random" (DESIGN §5)
     patience: int = 2  # stop after this many full passes over r without a swap (0: run every step)
     verify: bool = True  # keep a swap only if it also lowers L on all training cells
+    verify_top: int = 4  # batch-best swaps tried on all training cells per step
 
 
 @dataclass
@@ -97,17 +98,24 @@ def grids_search(
         best = pool[np.argpartition(gains[pool], k - 1)[:k]] if k < len(pool) else pool
         position = step % settings.L
         losses = objective.swap_losses(batch, subset, position, best)
-        choice = int(np.argmin(losses))
-        if choice > 0:
-            swapped = subset.copy()
-            swapped[position] = best[choice - 1]
-            # The batch is a sample: a swap that looks better on it is kept only if the
-            # objective on all training cells agrees, so the selection never gets worse.
-            swapped_loss = objective.loss(train, swapped) if settings.verify else train_loss
-            if not settings.verify or swapped_loss < train_loss:
-                subset, train_loss = swapped, swapped_loss
-            else:
-                choice = 0
+        choice = 0
+        if settings.verify:
+            # The batch is a sample: swaps that look better on it are tried in order, and one is
+            # kept only if the objective on all training cells agrees, so r never gets worse.
+            for option in np.argsort(losses[1:], kind="stable")[: settings.verify_top] + 1:
+                if losses[option] >= losses[0]:
+                    break
+                swapped = subset.copy()
+                swapped[position] = best[option - 1]
+                swapped_loss = objective.loss(train, swapped)
+                if swapped_loss < train_loss:
+                    subset, train_loss, choice = swapped, swapped_loss, int(option)
+                    break
+        else:
+            choice = int(np.argmin(losses))
+            if choice > 0:
+                subset = subset.copy()
+                subset[position] = best[choice - 1]
         since_swap = 0 if choice > 0 else since_swap + 1
         curve["step"].append(step)
         curve["batch"].append(float(losses[choice]))

@@ -128,7 +128,12 @@ def test_weighted_removal_equals_the_models_cis_term(beta):
     cells = objective.cells(_cells(6, seed=8))
     entry = torch.rand(cells.batch.peaks.numel(), dtype=torch.float64)
     pooled, cis = objective.weighted_removal(cells, entry)
-    expected = model.cis(cells.batch, entry, bias=False)[:, torch.as_tensor(objective.output)]
+    amounts = torch.zeros(6, sum(SIZES), dtype=torch.float64)
+    amounts[cells.batch.cells, cells.batch.peaks] = entry  # each open entry's removal amount
+    peak, gene = model.cis_links()
+    W = torch.zeros(sum(SIZES), model.config.n_genes, dtype=torch.float64)
+    W[peak, gene] = model.cis_weight.detach()
+    expected = (amounts @ W)[:, torch.as_tensor(objective.output)]
     assert torch.allclose(cis, expected, atol=1e-12)
     assert torch.allclose(pooled, model.open_sums(cells.batch, entry))
     # and the unperturbed cis term of the cells is the model's

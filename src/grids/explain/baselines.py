@@ -16,8 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..surrogate.data import cis_links
 from .core import CellSet, SubsetObjective
-from .search import Selection, open_candidates
+from .search import Selection, check_subset_size, open_candidates
 
 __all__ = ["NotRun", "random_selection", "saliency", "smoothgrad", "fimap", "correlation", "sage_selection",
            "lime_selection", "window_peaks"]
@@ -30,24 +31,20 @@ class NotRun(Exception):
 
 
 def _top(scores: np.ndarray, candidates: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
-    """The L candidates with the highest scores, best first (ties broken by peak index)."""
-    order = np.lexsort((candidates, -scores[candidates]))[:L]
-    return candidates[order], scores[candidates][order]
+    """The L candidates with the highest scores (one per candidate), best first (ties broken by
+    peak index)."""
+    order = np.lexsort((candidates, -scores))[:L]
+    return candidates[order], scores[order]
 
 
 def _selection(objective: SubsetObjective, train: CellSet, peaks: np.ndarray, scores: np.ndarray) -> Selection:
     return Selection(peaks, scores, objective.loss(train, peaks))
 
 
-def _check_L(candidates: np.ndarray, L: int) -> None:
-    if L > len(candidates):
-        raise ValueError(f"L = {L} is larger than the {len(candidates)} peaks open in these cells")
-
-
 def random_selection(objective: SubsetObjective, train: CellSet, L: int, seed: int) -> Selection:
     """L peaks drawn uniformly from those open in the cells (seeded); score 0."""
     candidates = open_candidates(train)
-    _check_L(candidates, L)
+    check_subset_size(candidates, L)
     peaks = np.random.default_rng(seed).choice(candidates, size=L, replace=False)
     return _selection(objective, train, peaks, np.zeros(L))
 
@@ -56,8 +53,8 @@ def saliency(objective: SubsetObjective, train: CellSet, L: int) -> Selection:
     """Gradient x input: the L peaks whose removal the gradient says lowers the objective most
     (mean over the cells of d_j at r = {})."""
     candidates = open_candidates(train)
-    _check_L(candidates, L)
-    peaks, scores = _top(-objective.gains(train, np.array([], dtype=np.int64)), candidates, L)
+    check_subset_size(candidates, L)
+    peaks, scores = _top(-objective.gains(train, np.array([], dtype=np.int64))[candidates], candidates, L)
     return _selection(objective, train, peaks, scores)
 
 
@@ -67,7 +64,7 @@ def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, seed: int, sa
     a random ``noise`` share of each cell's open peaks (the baseline prediction stays that of
     the real cells)."""
     candidates = open_candidates(train)
-    _check_L(candidates, L)
+    check_subset_size(candidates, L)
     rng = np.random.default_rng(seed)
     total = np.zeros(objective.model.config.n_peaks)
     for _ in range(samples):
@@ -77,7 +74,7 @@ def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, seed: int, sa
         noisy = objective.cells(X)
         noisy.baseline = train.baseline
         total += objective.gains(noisy, np.array([], dtype=np.int64))
-    peaks, scores = _top(-total / samples, candidates, L)
+    peaks, scores = _top(-total[candidates] / samples, candidates, L)
     return _selection(objective, train, peaks, scores)
 
 
@@ -87,7 +84,7 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: 
     mask m in [0, 1] over the open peaks minimising L(x ⊙ (1 - m)) + sparsity * sum(m); the L
     peaks with the largest mask values."""
     candidates = open_candidates(train)
-    _check_L(candidates, L)
+    check_subset_size(candidates, L)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     n_peaks = objective.model.config.n_peaks
@@ -109,20 +106,14 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: 
         loss.backward()
         optimiser.step()
     final = (torch.sigmoid(logits) * allowed).detach().cpu().numpy().astype(np.float64)
-    peaks, scores = _top(final, candidates, L)
+    peaks, scores = _top(final[candidates], candidates, L)
     return _selection(objective, train, peaks, scores)
 
 
-def window_peaks(peaks_table, tss: dict[str, tuple[str, int]], genes: list[str], window: int) -> np.ndarray:
-    """Indices of peaks whose midpoint lies within ``window`` bp of any of the genes' TSSs."""
-    chrom = peaks_table["chrom"].astype(str).to_numpy()
-    mid = ((peaks_table["start"].to_numpy(np.int64) + peaks_table["end"].to_numpy(np.int64)) // 2)
-    keep = np.zeros(len(chrom), dtype=bool)
-    for gene in genes:
-        if gene in tss:
-            c, position = tss[gene]
-            keep |= (chrom == c) & (np.abs(mid - position) <= window)
-    return np.flatnonzero(keep)
+def window_peaks(peaks_table, tss, genes: list[str], window: int) -> np.ndarray:
+    """Indices of peaks whose midpoint lies within ``window`` bp of any of the genes' TSSs
+    (``tss`` as :func:`grids.atac.qc.read_tss` gives it): the surrogate's cis-link rule."""
+    return np.unique(cis_links(peaks_table, list(genes), tss, window)[0])
 
 
 def correlation(objective: SubsetObjective, train: CellSet, L: int, expression: np.ndarray,
@@ -143,9 +134,7 @@ def correlation(objective: SubsetObjective, train: CellSet, L: int, expression: 
     valid = np.isfinite(r)
     if not valid.any():
         raise NotRun("the nearby peaks or the target expression do not vary in these cells")
-    scores = np.full(objective.model.config.n_peaks, -np.inf)
-    scores[candidates[valid]] = r[valid]
-    peaks, top_scores = _top(scores, candidates[valid], min(L, int(valid.sum())))
+    peaks, top_scores = _top(r[valid], candidates[valid], min(L, int(valid.sum())))
     return _selection(objective, train, peaks, top_scores)
 
 
@@ -178,9 +167,7 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
     estimator = sage.PermutationEstimator(imputer, "mse", random_state=seed)
     explanation = estimator(X, None, batch_size=1024, n_permutations=4 * len(candidates), bar=False,
                             verbose=False)
-    scores = np.full(objective.model.config.n_peaks, -np.inf)
-    scores[candidates] = explanation.values
-    peaks, top_scores = _top(scores, candidates, min(L, len(candidates)))
+    peaks, top_scores = _top(np.asarray(explanation.values, dtype=np.float64), candidates, min(L, len(candidates)))
     return _selection(objective, train, peaks, top_scores)
 
 
@@ -212,7 +199,5 @@ def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
                                                  num_samples=samples)
         for feature, weight in explanation.as_map()[next(iter(explanation.as_map()))]:
             weights[feature] += weight
-    scores = np.full(objective.model.config.n_peaks, -np.inf)
-    scores[candidates] = weights / len(rows)
-    peaks, top_scores = _top(scores, candidates, min(L, len(candidates)))
+    peaks, top_scores = _top(weights / len(rows), candidates, min(L, len(candidates)))
     return _selection(objective, train, peaks, top_scores)

@@ -58,7 +58,6 @@ class SubsetObjective:
         self.target_cols = torch.as_tensor([position[g] for g in genes], device=self.device)
         self.other_cols = torch.as_tensor(np.setdiff1d(np.arange(len(self.output)), self.target_cols.cpu().numpy()),
                                           device=self.device)
-        self.genes = torch.as_tensor(genes, device=self.device)
         with torch.no_grad():
             self.delta = model.embedding_delta.detach()
             peak, gene = (t.cpu().numpy() for t in model.cis_links())
@@ -68,13 +67,13 @@ class SubsetObjective:
         self.cis_rows = cis[:, self.output].tocsr()
         self.cis_columns = self.cis_rows.tocsc()
         links = self.cis_rows.tocoo()
-        self.link_peak = links.row.astype(np.int64)
-        self.link_peak_t = torch.as_tensor(self.link_peak, device=self.device)
+        self.link_peak = torch.as_tensor(links.row.astype(np.int64), device=self.device)
         self.link_col = torch.as_tensor(links.col.astype(np.int64), device=self.device)
         self.link_weight = torch.as_tensor(links.data, device=self.device, dtype=self.dtype)
         bias = model.cis_bias.detach()
         self.cis_bias = bias if self.decode_genes is None else bias.index_select(0, self.decode_genes)
         self.chrom_of_peak = model.chrom_of_peak
+        self._chrom_of_peak_np = model.chrom_of_peak.cpu().numpy()  # for csr_to_batch, once
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device, dtype=self.dtype)
@@ -84,7 +83,7 @@ class SubsetObjective:
     def cells(self, X: sp.spmatrix) -> CellSet:
         """Encode cells once; every later subset only touches the removed columns."""
         X = sp.csr_matrix(X, dtype=np.float32)
-        batch = csr_to_batch(X, self.model.chrom_of_peak.cpu().numpy(), self.model.n_chroms).to(self.device)
+        batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
         pooled = self.model.pooled(batch)
         # The cis term of the output genes only, as one sparse product (not the model's per-entry
         # expansion over every gene's links).
@@ -98,9 +97,9 @@ class SubsetObjective:
         pooled = self.model.open_sums(cells.batch, entry)
         cis = torch.zeros(cells.n_cells, len(self.output), device=self.device, dtype=self.dtype)
         if len(self.link_peak):
-            # Per cis link: open state x_j of each cell times its weight and the peak's amount.
-            weight = self.mask_of_entries(cells, entry).index_select(1, self.link_peak_t) * self.link_weight
-            cis = cis.index_add(1, self.link_col, self._tensor(cells.X_columns[:, self.link_peak].toarray()) * weight)
+            # Per cis link: the peak's amount in each cell (0 where it is closed) times its weight.
+            weight = self.mask_of_entries(cells, entry).index_select(1, self.link_peak) * self.link_weight
+            cis = cis.index_add(1, self.link_col, weight)
         return pooled, cis
 
     def mask_of_entries(self, cells: CellSet, entry: torch.Tensor) -> torch.Tensor:
@@ -116,7 +115,7 @@ class SubsetObjective:
         """A subset of the cells (a training batch)."""
         X = cells.X[rows]
         index = torch.as_tensor(rows, device=self.device)
-        batch = csr_to_batch(X, self.model.chrom_of_peak.cpu().numpy(), self.model.n_chroms).to(self.device)
+        batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
         return CellSet(X, X.tocsc(), batch, cells.pooled[index], cells.cis[index], cells.baseline[index])
 
     # ---- perturbations ------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .core import CellSet, SubsetObjective
 
-__all__ = ["GridsSettings", "Selection", "grids_search", "open_candidates", "rank_subset"]
+__all__ = ["GridsSettings", "Selection", "check_subset_size", "grids_search", "open_candidates", "rank_subset"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ def open_candidates(cells: CellSet) -> np.ndarray:
     return np.flatnonzero(np.asarray(cells.X.getnnz(axis=0)) > 0)
 
 
+def check_subset_size(candidates: np.ndarray, L: int) -> None:
+    """A subset of L peaks must fit among the peaks open in the cells."""
+    if L > len(candidates):
+        raise ValueError(f"L = {L} is larger than the {len(candidates)} peaks open in these cells")
+
+
 def rank_subset(objective: SubsetObjective, cells: CellSet, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Order a subset by how much the objective rises when each member alone is put back."""
     full = objective.loss(cells, subset)
@@ -64,8 +70,7 @@ def grids_search(
 ) -> Selection:
     """Minimise L(r) over |r| = L on training cells; log the validation objective every step."""
     candidates = open_candidates(train)
-    if settings.L > len(candidates):
-        raise ValueError(f"L = {settings.L} is larger than the {len(candidates)} peaks open in these cells")
+    check_subset_size(candidates, settings.L)
     rng = np.random.default_rng(settings.seed)
     if settings.init == "saliency":
         gains = objective.gains(train, np.array([], dtype=np.int64))

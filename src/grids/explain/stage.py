@@ -39,10 +39,15 @@ def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.nd
     return order[: min(top_n, int(eligible.sum()))].tolist()
 
 
-def _tss_map(gtf: str, chroms: Sequence[str]) -> dict[str, tuple[str, int]]:
+def _first_tss(gtf: str, chroms: Sequence[str]) -> pd.DataFrame:
+    """Each gene's first TSS on these chromosomes: chrom, position, strand, gene."""
     from ..atac.qc import read_tss
 
-    tss = read_tss(gtf, {c: 0 for c in chroms}).drop_duplicates("gene")
+    return read_tss(gtf, {c: 0 for c in chroms}).drop_duplicates("gene")
+
+
+def _tss_map(gtf: str, chroms: Sequence[str]) -> dict[str, tuple[str, int]]:
+    tss = _first_tss(gtf, chroms)
     return {g: (c, int(p)) for g, c, p in zip(tss["gene"], tss["chrom"], tss["position"])}
 
 
@@ -103,7 +108,7 @@ def run_explain_shard(
     saved = load_surrogate(model, device=device)
     data = load_paired(paired)
     saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
-    tss = _tss_map(gtf, data.peaks["chrom"].astype(str).unique())
+    tss = _first_tss(gtf, data.peaks["chrom"].astype(str).unique())
     Ls = sorted(int(L) for L in settings.get("L", [10, 128]))
     seed = int(settings.get("seed", 0))
     top_n = int(settings.get("top_n_genes", 100))
@@ -135,7 +140,6 @@ def run_explain_shard(
         for L in Ls:
             started = time.perf_counter()
             status = "ok"
-            selection = None
             try:
                 if method == "grids":
                     grids_settings = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),

@@ -231,16 +231,14 @@ class Surrogate(nn.Module):
         peak = torch.repeat_interleave(torch.arange(self.config.n_peaks, device=counts.device), counts)
         return peak, self.cis_gene
 
-    def cis(self, batch: SparseBatch, entry_weight: torch.Tensor | None = None, bias: bool = True) -> torch.Tensor:
-        """b_g + sum_{j open, near g} w_j W_gj per cell and gene (cells x genes, standardised
-        units); w = 1 by default, per open entry of the batch otherwise."""
+    def cis(self, batch: SparseBatch) -> torch.Tensor:
+        """b_g + sum_{j open, near g} W_gj per cell and gene (cells x genes, standardised units)."""
         n_genes = self.config.n_genes
         out = torch.zeros(batch.n_cells * n_genes, device=self.cis_weight.device, dtype=self.cis_weight.dtype)
-        offset = self.cis_bias if bias else 0.0
         if self.config.n_cis_links == 0:
             return out.view(batch.n_cells, n_genes)
         if batch.peaks.numel() == 0:
-            return out.view(batch.n_cells, n_genes) + offset
+            return out.view(batch.n_cells, n_genes) + self.cis_bias
         first = self.cis_peak_ptr[batch.peaks]
         count = self.cis_peak_ptr[batch.peaks + 1] - first
         entry = torch.repeat_interleave(torch.arange(len(count), device=count.device), count)
@@ -248,8 +246,7 @@ class Surrogate(nn.Module):
         within = torch.arange(len(entry), device=count.device) - (torch.cumsum(count, 0) - count)[entry]
         link = first[entry] + within
         index = batch.cells[entry] * n_genes + self.cis_gene[link]
-        values = self.cis_weight[link] if entry_weight is None else self.cis_weight[link] * entry_weight[entry]
-        return out.index_add(0, index, values).view(batch.n_cells, n_genes) + offset
+        return out.index_add(0, index, self.cis_weight[link]).view(batch.n_cells, n_genes) + self.cis_bias
 
     # ---- the surrogate F(x) ---------------------------------------------------------------------
     def standardise(self, y: torch.Tensor) -> torch.Tensor:

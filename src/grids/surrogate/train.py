@@ -132,14 +132,16 @@ def _disc_loss(model: Surrogate, latents, k) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _map_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, fn, batch_size: int = 512) -> np.ndarray:
+    """``fn(batch)`` over data rows in chunks, in eval mode, as one numpy array (cells x genes)."""
+    model.eval()
+    out = [fn(batcher(rows[lo : lo + batch_size])[0]).cpu().numpy() for lo in range(0, len(rows), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.config.n_genes), np.float32)
+
+
 def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Predicted log-normalised expression (clamped >= 0) for data rows, in eval mode."""
-    model.eval()
-    out = []
-    for lo in range(0, len(rows), batch_size):
-        batch, _, _, _ = batcher(rows[lo : lo + batch_size])
-        out.append(model(batch).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.n_genes), np.float32)
+    return _map_rows(model, batcher, rows, model, batch_size)
 
 
 def _validation_loss(model: Surrogate, batcher: _Batcher, data: PairedData) -> float:
@@ -150,19 +152,13 @@ def _validation_loss(model: Surrogate, batcher: _Batcher, data: PairedData) -> f
     return float(np.mean(((predicted - data.rna[rows]) / scale) ** 2))
 
 
-@torch.no_grad()
-def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray) -> np.ndarray:
     """The deep path's prediction in standardised units (no cis term, unclamped)."""
-    out = []
-    for lo in range(0, len(rows), batch_size):
-        batch, _, _, _ = batcher(rows[lo : lo + batch_size])
-        out.append(model.genes_standardised(model.pooled(batch)).cpu().numpy())
-    return np.concatenate(out)
+    return _map_rows(model, batcher, rows, lambda batch: model.genes_standardised(model.pooled(batch)))
 
 
 def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple) -> dict:
     """Fit the cis path as a per-gene ridge regression on the trained deep model's residuals."""
-    model.eval()
     train, val = data.rows("train"), data.rows("val")
     residual = model.standardise(torch.from_numpy(data.rna[train]).to(model.gene_mean.device)).cpu().numpy()
     residual -= _standardised_rows(model, batcher, train)

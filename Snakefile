@@ -17,6 +17,7 @@ include: "workflow/rules/atac.smk"
 include: "workflow/rules/rna.smk"
 include: "workflow/rules/surrogate.smk"
 include: "workflow/rules/explain.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -27,4 +28,5 @@ rule all:
         "results/multiome/paired.h5mu",
         "results/surrogate/model.pt",
         [explain_files(method) for method in config["explain"]["methods"]],
+        evaluate_files(),
     default_target: True

@@ -95,6 +95,14 @@ def check_config(config: Mapping[str, Any]) -> None:
         _require_file(genome["blacklist"], "genome.blacklist", produced)
     for cell_type, path in config["hic"]["files"].items():
         _require_file(path, f"hic.files.{cell_type}", produced)
+    evaluate = config["evaluate"]
+    if evaluate["truth"]:
+        _require_file(evaluate["truth"], "evaluate.truth", produced)
+    methods = config["explain"]["methods"]
+    for key in ("cross_method", "track_method"):
+        if evaluate[key] not in methods:
+            raise ConfigError(f"config key evaluate.{key}: {evaluate[key]!r} is not one of explain.methods "
+                              f"({', '.join(methods)})")
     from .rna import PEGASUS_MARKER_SETS
 
     rna = config["rna"]

@@ -75,10 +75,10 @@ def _current_umask() -> int:
     return mask
 
 
-def write_tsv(frame: pd.DataFrame, path: PathLike, *, header: bool = True) -> None:
+def write_tsv(frame: pd.DataFrame, path: PathLike, *, header: bool = True, float_format: str | None = None) -> None:
     """Write a tab-separated table atomically (no index)."""
     with atomic_output(path) as tmp:
-        frame.to_csv(tmp, sep="\t", index=False, header=header)
+        frame.to_csv(tmp, sep="\t", index=False, header=header, float_format=float_format)
 
 
 def read_chrom_sizes(path: PathLike) -> dict[str, int]:

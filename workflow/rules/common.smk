@@ -153,3 +153,35 @@ def explain_files(method, suffixes=(".tsv", ".bedpe", ".interact.bed")):
 
 def explain_shard_files(method, suffix):
     return [f"results/explain/{method}/shards/shard{i}{suffix}" for i in range(len(EXPLAIN_SHARDS))]
+
+
+def all_shard_files(suffix):
+    """The explain shards of every configured method."""
+    return [path for method in EXPLAIN["methods"] for path in explain_shard_files(method, suffix)]
+
+
+def set_target_name():
+    from grids.explain.tasks import SET_PREFIX
+
+    return f"{SET_PREFIX}{EXPLAIN['top_n_genes']}"
+
+
+def track_figure_files():
+    """Genome-track PNG per per-gene target (the first evaluate.track_figures of them)."""
+    genes = [task for task in EXPLAIN_TASKS if task.kind == "gene"][: config["evaluate"]["track_figures"]]
+    return {task.stem: f"results/evaluate/tracks/{task.stem}.png" for task in genes}
+
+
+def evaluate_files():
+    """Everything the evaluate rules write that rule all asks for."""
+    files = [
+        "results/evaluate/expression_drop.tsv",
+        "results/evaluate/hit_ratio.tsv",
+        "results/evaluate/hic_validation.tsv",
+        *track_figure_files().values(),
+    ]
+    if any(task.kind == "set" for task in EXPLAIN_TASKS):
+        files.append("results/evaluate/cross_celltype.tsv")
+    if config["evaluate"]["truth"]:
+        files.append("results/evaluate/ground_truth.tsv")
+    return files

@@ -32,8 +32,9 @@ PROFILE_HALF_WIDTH = 2000
 MAX_FRAGMENT_LENGTH = 1000
 
 
-def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int]) -> pd.DataFrame:
-    """TSSs of the GTF's gene records: chrom, position (0-based), strand, gene; on known chromosomes."""
+def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """TSSs of the GTF's gene records: chrom, position (0-based), strand, gene; on the chromosomes
+    of ``chrom_sizes`` (all of them when None)."""
     import pyranges as pr
 
     genes = pr.read_gtf(str(gtf), as_df=True)
@@ -49,7 +50,8 @@ def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int]) -> pd.DataFrame:
             "gene": name.astype(str).to_numpy(),
         }
     )
-    tss = tss[tss["chrom"].isin(list(chrom_sizes))]
+    if chrom_sizes is not None:
+        tss = tss[tss["chrom"].isin(list(chrom_sizes))]
     return tss.sort_values(["chrom", "position"], kind="stable").reset_index(drop=True)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from ..io import atomic_output
 from .tasks import ExplainTask
 
-__all__ = ["run_explain_shard", "write_target_files", "SELECTION_COLUMNS", "target_genes"]
+__all__ = ["run_explain_shard", "write_target_files", "SELECTION_COLUMNS", "target_genes", "first_tss", "tss_map"]
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,16 @@ def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.nd
     return order[: min(top_n, int(eligible.sum()))].tolist()
 
 
-def _first_tss(gtf: str, chroms: Sequence[str]) -> pd.DataFrame:
-    """Each gene's first TSS on these chromosomes: chrom, position, strand, gene."""
+def first_tss(gtf: str, chroms: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each gene's first TSS (on these chromosomes; all when None): chrom, position, strand, gene."""
     from ..atac.qc import read_tss
 
-    return read_tss(gtf, {c: 0 for c in chroms}).drop_duplicates("gene")
+    return read_tss(gtf, None if chroms is None else {c: 0 for c in chroms}).drop_duplicates("gene")
 
 
-def _tss_map(gtf: str, chroms: Sequence[str]) -> dict[str, tuple[str, int]]:
-    tss = _first_tss(gtf, chroms)
+def tss_map(gtf: str, chroms: Sequence[str] | None = None) -> dict[str, tuple[str, int]]:
+    """gene -> (chrom, TSS position) from the GTF."""
+    tss = first_tss(gtf, chroms)
     return {g: (c, int(p)) for g, c, p in zip(tss["gene"], tss["chrom"], tss["position"])}
 
 
@@ -108,7 +109,7 @@ def run_explain_shard(
     saved = load_surrogate(model, device=device)
     data = load_paired(paired)
     saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
-    tss = _first_tss(gtf, data.peaks["chrom"].astype(str).unique())
+    tss = first_tss(gtf, data.peaks["chrom"].astype(str).unique())
     Ls = sorted(int(L) for L in settings.get("L", [10, 128]))
     seed = int(settings.get("seed", 0))
     top_n = int(settings.get("top_n_genes", 100))
@@ -205,7 +206,7 @@ def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], g
         with atomic_output(f"{base}.tsv") as tmp:
             selection.to_csv(tmp, sep="\t", index=False)
         if tss is None:
-            tss = _tss_map(gtf, sorted(set(table["chrom"]) - {""}))
+            tss = tss_map(gtf)  # every chromosome: a gene's TSS may lie away from its selected peaks
         genes = members.get(stem, [str(target)])
         ok = selection[selection["status"] == "ok"]
         write_bedpe(ok, genes, tss, f"{base}.bedpe", name=f"{method} L{L} {cell_type} {target}")

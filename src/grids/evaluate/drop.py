@@ -1,0 +1,130 @@
+"""Expression drops of selections on held-out cells (paper Tables 1 and 2), and the paired tests.
+
+Everything here runs the surrogate's plain ``predict`` on the perturbed matrix (the selected
+columns set to 0), not the explainer's shortcuts, so the evaluation is an independent check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .selections import KEY, peak_sets, selection_keys
+
+__all__ = ["remove_peaks", "drop_summary", "expression_drop", "wide_table", "paired_tests", "DROP_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+DROP_COLUMNS = [*KEY, "kind", "n_genes", "n_cells", "n_peaks", "avg_delta", "rel_delta_pct", "status"]
+Predict = Callable[[sp.csr_matrix], np.ndarray]  # cells x peaks -> cells x genes, log-normalised
+
+
+def remove_peaks(X: sp.csr_matrix, peaks: np.ndarray) -> sp.csr_matrix:
+    """X with the columns ``peaks`` closed in every cell (removal perturbation, p = 0)."""
+    keep = np.ones(X.shape[1], dtype=X.dtype)
+    keep[np.asarray(peaks, dtype=np.int64)] = 0
+    out = sp.csr_matrix(X.multiply(keep[None, :]))
+    out.eliminate_zeros()
+    return out
+
+
+def drop_summary(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
+    """(Avg Δ, Rel Δ %) on the natural scale from log-normalised cells x genes predictions.
+
+    Avg Δ = mean over cells and genes of expm1(after) - expm1(before). Rel Δ is taken per gene
+    as the change of the cell mean relative to the cell mean before, then averaged over genes:
+    a per-cell ratio is unbounded where the surrogate predicts 0 for a cell, and one such cell
+    would decide the table.
+    """
+    b, a = np.expm1(before.astype(np.float64)), np.expm1(after.astype(np.float64))
+    delta = a - b
+    base = b.mean(0)
+    rel = np.divide(delta.mean(0), base, out=np.full(base.shape, np.nan), where=base > 0)
+    return float(delta.mean()), float(np.nanmean(rel) * 100) if np.isfinite(rel).any() else float("nan")
+
+
+def expression_drop(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, genes: Sequence[str],
+                    selections: pd.DataFrame, members: Mapping[str, Sequence[str]], *,
+                    stem: Callable[[str, str], str]) -> pd.DataFrame:
+    """Avg Δ and Rel Δ of every selection on the given cells of its own cell type.
+
+    ``X``/``cell_type`` are the evaluation cells (e.g. the test split); ``members`` maps a target's
+    file stem to its genes; a selection whose cell type has no cells here is an error.
+    """
+    gene_index = {g: i for i, g in enumerate(genes)}
+    sets = peak_sets(selections)
+    keys = selection_keys(selections)
+    before_of: dict[str, np.ndarray] = {}
+    rows = []
+    for key in keys.itertuples(index=False):
+        cells = np.flatnonzero(cell_type == key.cell_type)
+        if len(cells) == 0:
+            raise ValueError(f"cell type {key.cell_type!r} has no held-out cells to evaluate on")
+        target_genes = [gene_index[g] for g in members.get(stem(key.cell_type, key.target), [key.target])]
+        common = {"method": key.method, "L": key.L, "cell_type": key.cell_type, "target": key.target,
+                  "kind": key.kind, "n_genes": len(target_genes), "n_cells": len(cells)}
+        peaks = sets[(key.method, key.L, key.cell_type, key.target)]
+        if key.status != "ok":
+            rows.append({**common, "n_peaks": 0, "avg_delta": np.nan, "rel_delta_pct": np.nan, "status": key.status})
+            continue
+        if key.cell_type not in before_of:
+            before_of[key.cell_type] = predict(X[cells])
+        before = before_of[key.cell_type][:, target_genes]
+        after = predict(remove_peaks(X[cells], peaks))[:, target_genes]
+        avg, rel = drop_summary(before, after)
+        rows.append({**common, "n_peaks": len(peaks), "avg_delta": avg, "rel_delta_pct": rel, "status": "ok"})
+    return pd.DataFrame(rows, columns=DROP_COLUMNS)
+
+
+def wide_table(drops: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Paper-style table for one target kind: rows (L, cell type) plus an 'Avg.' row per L,
+    columns ``{method} avg_delta`` and ``{method} rel_delta_pct`` (means over the type's targets)."""
+    part = drops[(drops["kind"] == kind) & (drops["status"] == "ok")]
+    if part.empty:
+        return pd.DataFrame(columns=["L", "cell_type"])
+    methods = list(dict.fromkeys(drops["method"]))
+    blocks = []
+    for L, at_L in part.groupby("L", sort=True):
+        means = at_L.groupby(["cell_type", "method"], sort=False)[["avg_delta", "rel_delta_pct"]].mean()
+        table = means.unstack("method")
+        table = table.reindex(columns=pd.MultiIndex.from_product([["avg_delta", "rel_delta_pct"], methods]))
+        table.loc["Avg."] = table.mean(0)
+        table.columns = [f"{method} {metric}" for metric, method in table.columns]
+        table = table[[f"{m} {metric}" for m in methods for metric in ("avg_delta", "rel_delta_pct")]]
+        blocks.append(table.rename_axis("cell_type").reset_index().assign(L=L))
+    out = pd.concat(blocks, ignore_index=True)
+    return out[["L", "cell_type", *[c for c in out.columns if c not in ("L", "cell_type")]]]
+
+
+def paired_tests(drops: pd.DataFrame, reference: str = "grids") -> pd.DataFrame:
+    """One-sided paired t-test per L, target kind (and all kinds pooled) and baseline: is the
+    reference's Rel Δ lower (a larger drop) than the baseline's over the targets both ran on?"""
+    from scipy import stats
+
+    ok = drops[drops["status"] == "ok"]
+    rows = []
+    # Per target kind, and pooled over kinds ("all": every target at that L).
+    scopes = [((L, kind), part) for (L, kind), part in ok.groupby(["L", "kind"], sort=True)]
+    scopes += [((L, "all"), part) for L, part in ok.groupby("L", sort=True)]
+    for (L, kind), part in sorted(scopes, key=lambda item: item[0]):
+        wide = part.pivot_table(index=["cell_type", "target"], columns="method", values="rel_delta_pct")
+        if reference not in wide.columns:
+            continue
+        for baseline in [m for m in dict.fromkeys(drops["method"]) if m != reference and m in wide.columns]:
+            pair = wide[[reference, baseline]].dropna()
+            diff = pair[reference] - pair[baseline]
+            if len(pair) >= 2 and diff.std() > 0:
+                test = stats.ttest_rel(pair[reference], pair[baseline], alternative="less")
+                t, p = float(test.statistic), float(test.pvalue)
+            else:  # too few targets, or identical drops: the test is undefined
+                t, p = np.nan, np.nan
+            rows.append({"L": L, "kind": kind, "reference": reference, "baseline": baseline, "n_targets": len(pair),
+                         "reference_rel_delta_pct": pair[reference].mean(),
+                         "baseline_rel_delta_pct": pair[baseline].mean(),
+                         "mean_difference_pct": diff.mean(), "t": t, "p_value": p})
+    return pd.DataFrame(rows, columns=["L", "kind", "reference", "baseline", "n_targets", "reference_rel_delta_pct",
+                                       "baseline_rel_delta_pct", "mean_difference_pct", "t", "p_value"])

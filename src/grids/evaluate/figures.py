@@ -1,0 +1,161 @@
+"""Figures of the evaluation tables (PNG, for the report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..plots import _pyplot, _save
+
+__all__ = ["drop_figure", "hit_ratio_figure", "hic_figure", "ground_truth_figure", "redundancy_figure",
+           "cross_celltype_figure"]
+
+KIND_TITLES = {"gene": "per-gene targets (Table 1)", "set": "per-cell-type gene sets (Table 2)"}
+
+
+def _method_order(frame: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(frame["method"]))
+
+
+def _annotated_heatmap(ax, values: pd.DataFrame, *, vmin: float, vmax: float, fmt: str = "{:.1f}",
+                       cmap: str = "RdBu_r") -> object:
+    """Diverging heatmap centred at 0 with each cell's value written in it (drops in blue)."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=min(vmin, -1e-9), vmax=max(vmax, 1e-9))
+    image = ax.imshow(values.to_numpy(float), cmap=cmap, norm=norm, aspect="auto")
+    ax.set_xticks(range(values.shape[1]), values.columns, rotation=45, ha="right")
+    ax.set_yticks(range(values.shape[0]), values.index)
+    for (i, j), value in np.ndenumerate(values.to_numpy(float)):
+        if np.isfinite(value):
+            shade = abs(norm(value) - 0.5) > 0.35
+            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7, color="white" if shade else "black")
+        else:
+            ax.text(j, i, "not run", ha="center", va="center", fontsize=6, color="0.5")
+    return image
+
+
+def drop_figure(drops: pd.DataFrame, path: str | Path) -> None:
+    """Mean Rel Δ (%) on test cells per cell type and method, one panel per target kind and L."""
+    plt = _pyplot()
+    ok = drops[drops["status"] == "ok"]
+    panels = [(kind, L) for kind in ("gene", "set") for L in sorted(drops["L"].unique()) if (drops["kind"] == kind).any()]
+    methods = _method_order(drops)
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 4.2), squeeze=False)
+    low = float(np.nanmin(ok["rel_delta_pct"])) if len(ok) else -1.0
+    high = float(np.nanmax(ok["rel_delta_pct"])) if len(ok) else 1.0
+    for ax, (kind, L) in zip(axes[0], panels):
+        part = ok[(ok["kind"] == kind) & (ok["L"] == L)]
+        table = part.pivot_table(index="cell_type", columns="method", values="rel_delta_pct", aggfunc="mean")
+        table = table.reindex(columns=methods)
+        table.loc["Avg."] = table.mean(0)
+        image = _annotated_heatmap(ax, table, vmin=low, vmax=high)
+        ax.set_title(f"L = {L}: {KIND_TITLES[kind]}", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="Rel Δ (%) on test cells")
+    fig.suptitle("Predicted expression change after removing each method's selected peaks (more negative = better)",
+                 fontsize=10)
+    _save(fig, path)
+
+
+def hit_ratio_figure(hits: pd.DataFrame, path: str | Path, *, soft_distance: int) -> None:
+    """HR and SHR (%) per method, one panel per L."""
+    plt = _pyplot()
+    Ls = sorted(hits["L"].unique())
+    fig, axes = plt.subplots(1, len(Ls), figsize=(5 * len(Ls), 3.6), squeeze=False, sharey=True)
+    for ax, L in zip(axes[0], Ls):
+        part = hits[hits["L"] == L].set_index("method")
+        x = np.arange(len(part))
+        ax.bar(x - 0.2, part["hr_pct"], 0.4, label="HR: overlaps the gene body", color="#3b6ea8")
+        ax.bar(x + 0.2, part["shr_pct"], 0.4, label=f"SHR: within {soft_distance / 1e6:g} Mb", color="#9cc3e6")
+        ax.set_xticks(x, part.index, rotation=45, ha="right")
+        ax.set_title(f"L = {L} ({int(part['n_targets'].max()) if len(part) else 0} per-gene targets)", fontsize=9)
+        ax.set_ylim(0, 105)
+    axes[0][0].set_ylabel("targets hit (%)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    _save(fig, path)
+
+
+def hic_figure(hic: pd.DataFrame, path: str | Path) -> None:
+    """Observed/expected Hi-C contact of each selection's peaks with the target TSS, per method."""
+    plt = _pyplot()
+    Ls = sorted(hic["L"].unique())
+    methods = _method_order(hic)
+    fig, axes = plt.subplots(1, len(Ls), figsize=(5 * len(Ls), 3.8), squeeze=False, sharey=True)
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    for ax, L in zip(axes[0], Ls):
+        part = hic[(hic["L"] == L) & (hic["status"] == "ok")]
+        for i, method in enumerate(methods):
+            values = part.loc[part["method"] == method, "obs_exp"].to_numpy(float)
+            values = values[np.isfinite(values) & (values > 0)]
+            significant = part.loc[part["method"] == method, "p_value"].to_numpy(float)[: len(values)] < 0.05
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(values)), values, s=14,
+                       c=np.where(significant, "#c0392b", "#7f8c8d"), alpha=0.8)
+            if len(values):
+                ax.hlines(np.median(values), i - 0.3, i + 0.3, color="black", lw=1.5)
+        ax.axhline(1.0, color="0.4", ls="--", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
+        uncovered = int((hic[hic["L"] == L]["status"] != "ok").sum())
+        ax.set_title(f"L = {L}" + (f" ({uncovered} selections not covered / no peak)" if uncovered else ""), fontsize=9)
+    axes[0][0].set_ylabel("Hi-C obs/exp vs distance-matched peaks")
+    fig.suptitle("Hi-C support of selected peaks (red: empirical p < 0.05; bar: median)", fontsize=10)
+    _save(fig, path)
+
+
+def ground_truth_figure(truth: pd.DataFrame, path: str | Path) -> None:
+    """Mean recall of planted CREs per link class and method, and precision, per L."""
+    plt = _pyplot()
+    Ls = sorted(truth["L"].unique())
+    methods = _method_order(truth)
+    kinds = ["all", "direct", "redundant", "indirect"]
+    fig, axes = plt.subplots(2, len(Ls), figsize=(5.5 * len(Ls), 6.5), squeeze=False, sharey="row")
+    colours = dict(zip(kinds, ["#34495e", "#2e86c1", "#e67e22", "#8e44ad"]))
+    for j, L in enumerate(Ls):
+        part = truth[truth["L"] == L]
+        means = part.groupby(["method", "link_kind"])[["recall", "precision"]].mean()
+        x = np.arange(len(methods))
+        for row, metric in enumerate(("recall", "precision")):
+            ax = axes[row][j]
+            for k, kind in enumerate(kinds):
+                values = [means[metric].get((m, kind), np.nan) for m in methods]
+                ax.bar(x + (k - 1.5) * 0.2, values, 0.2, label=kind, color=colours[kind])
+            ax.set_xticks(x, methods, rotation=45, ha="right")
+            ax.set_title(f"L = {L}: {metric} of planted CREs", fontsize=9)
+            ax.set_ylim(0, 1.05)
+    axes[0][0].legend(title="link class", fontsize=7)
+    _save(fig, path)
+
+
+def redundancy_figure(redundancy: pd.DataFrame, path: str | Path) -> None:
+    """Group removal drop against the sum of single-member drops, one point per group and cell type."""
+    plt = _pyplot()
+    ok = redundancy[redundancy["status"] == "ok"]
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.scatter(-ok["sum_single_drops"], -ok["drop_group"], s=14, color="#e67e22", alpha=0.8)
+    top = float(np.nanmax(-ok[["sum_single_drops", "drop_group"]].to_numpy())) if len(ok) else 1.0
+    ax.plot([0, top], [0, top], color="0.4", ls="--", lw=0.8, label="additive (y = x)")
+    ax.set_xlabel("sum of drops, each member removed alone")
+    ax.set_ylabel("drop with the whole group removed")
+    median = float(np.nanmedian(ok["ratio"])) if len(ok) else np.nan
+    ax.set_title(f"Planted redundant groups: median ratio {median:.2f} (n = {len(ok)})", fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def cross_celltype_figure(cross: pd.DataFrame, path: str | Path) -> None:
+    """Row-normalised cross-cell-type heatmap per L (rows: where the set was chosen)."""
+    plt = _pyplot()
+    Ls = sorted(cross["L"].unique())
+    fig, axes = plt.subplots(1, len(Ls), figsize=(4.8 * len(Ls), 4.2), squeeze=False)
+    for ax, L in zip(axes[0], Ls):
+        table = cross[cross["L"] == L].pivot(index="source_cell_type", columns="target_cell_type", values="normalised")
+        image = _annotated_heatmap(ax, table, vmin=-1.0, vmax=1.0, fmt="{:.2f}", cmap="RdBu")
+        ax.set_xlabel("marker genes measured in cell type")
+        if ax is axes[0][0]:
+            ax.set_ylabel("set chosen in cell type")
+        ax.set_title(f"L = {L}", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="drop / largest drop in the row")
+    fig.suptitle(f"Cross-cell-type expression drops ({cross['method'].iloc[0]} sets)", fontsize=10)
+    _save(fig, path)

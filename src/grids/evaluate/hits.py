@@ -1,0 +1,59 @@
+"""Hit ratios of per-gene selections (paper Table 3): overlap with the gene body, or nearby."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .overlap import interval_distance
+from .selections import KEY
+
+__all__ = ["gene_bodies", "target_hits", "hit_ratios", "HIT_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+HIT_COLUMNS = ["method", "L", "n_targets", "hr_pct", "shr_pct"]
+
+
+def gene_bodies(gene_models: pd.DataFrame) -> pd.DataFrame:
+    """gene, chrom, start, end of each gene's 'gene' record (the first, for repeated names)."""
+    genes = gene_models[gene_models["feature"] == "gene"]
+    return genes.drop_duplicates("gene").set_index("gene")[["chrom", "start", "end"]]
+
+
+def target_hits(selections: pd.DataFrame, bodies: pd.DataFrame, *, soft_distance: int) -> pd.DataFrame:
+    """Per per-gene selection that ran: ``hit`` (a selected peak overlaps the gene body) and
+    ``soft_hit`` (one lies on the gene's chromosome within ``soft_distance`` bp of it), with the
+    nearest peak's distance. Targets without a GTF gene record are left out with a warning."""
+    ok = selections[(selections["kind"] == "gene") & (selections["status"] == "ok")]
+    rows, unplaced = [], set()
+    for key, group in ok.groupby(KEY, sort=False):
+        gene = key[3]
+        if gene not in bodies.index:
+            unplaced.add(gene)
+            continue
+        body = bodies.loc[gene]
+        distance = interval_distance(group["chrom"].to_numpy(), group["start"].to_numpy(), group["end"].to_numpy(),
+                                     str(body["chrom"]), int(body["start"]), int(body["end"]))
+        nearest = float(distance.min()) if len(distance) else np.inf
+        rows.append(dict(zip(KEY, key)) | {"hit": nearest == 0, "soft_hit": nearest <= soft_distance,
+                                            "nearest_bp": nearest})
+    if unplaced:
+        log.warning("no gene record in the GTF for %d target(s), left out of the hit ratios: %s",
+                    len(unplaced), ", ".join(sorted(unplaced)[:10]))
+    return pd.DataFrame(rows, columns=[*KEY, "hit", "soft_hit", "nearest_bp"])
+
+
+def hit_ratios(per_target: pd.DataFrame, methods: list[str], Ls: list[int]) -> pd.DataFrame:
+    """HR and SHR in % over the targets each method ran on, per method and L."""
+    rows = []
+    for method in methods:
+        for L in Ls:
+            part = per_target[(per_target["method"] == method) & (per_target["L"] == L)]
+            n = len(part)
+            rows.append({"method": method, "L": L, "n_targets": n,
+                         "hr_pct": 100 * part["hit"].mean() if n else np.nan,
+                         "shr_pct": 100 * part["soft_hit"].mean() if n else np.nan})
+    return pd.DataFrame(rows, columns=HIT_COLUMNS)

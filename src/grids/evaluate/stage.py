@@ -1,0 +1,230 @@
+"""The evaluate rules: one function per rule, reading the explain shards and writing tables + figures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..explain.tasks import file_stem
+from ..io import write_tsv as _write_tsv
+from .selections import KEY, read_selections
+
+__all__ = ["run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation", "run_ground_truth",
+           "run_track_figures", "marker_genes", "HIC_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+HIC_COLUMNS = [*KEY, "n_peaks", "obs_exp", "p_value", "observed", "expected", "status"]
+
+
+def write_tsv(frame: pd.DataFrame, path: str) -> None:
+    """Evaluation tables with six significant digits: enough for every metric, and readable."""
+    _write_tsv(frame, path, float_format="%.6g")
+
+
+def _evaluation_cells(model: str, paired: str, split: str):
+    """The surrogate, and the paired data's cells of one split with their cell-type names."""
+    from ..surrogate import load_paired, load_surrogate
+
+    saved = load_surrogate(model)
+    data = load_paired(paired)
+    saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
+    rows = data.rows(split)
+    if len(rows) == 0:
+        raise ValueError(f"{paired} has no cells in split {split!r} to evaluate on")
+    names = np.asarray(data.cell_types, dtype=object)[data.cell_type[rows]]
+    return saved, data, data.atac[rows], names
+
+
+def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas: Sequence[str], split: str,
+                        out_table: str, out_genes: str, out_sets: str, out_tests: str, out_figure: str) -> pd.DataFrame:
+    """Avg Δ / Rel Δ per selection on held-out cells, the paper-style wide tables, the paired
+    one-sided t-tests of GRIDS against each baseline, and the heatmap figure."""
+    from .drop import expression_drop, paired_tests, wide_table
+    from .figures import drop_figure
+
+    selections, members = read_selections(tables, metas)
+    saved, data, X, names = _evaluation_cells(model, paired, split)
+    drops = expression_drop(saved.predict, X, names, data.genes, selections, members, stem=file_stem)
+    write_tsv(drops, out_table)
+    write_tsv(wide_table(drops, "gene"), out_genes)
+    write_tsv(wide_table(drops, "set"), out_sets)
+    write_tsv(paired_tests(drops), out_tests)
+    drop_figure(drops, out_figure)
+    return drops
+
+
+def marker_genes(targets: pd.DataFrame, members: Mapping[str, Sequence[str]], cell_types: Sequence[str],
+                 set_target: str) -> dict[str, list[str]]:
+    """Marker genes per cell type: its per-gene targets (targets.tsv), else its top-N gene set."""
+    markers = {}
+    for cell_type in cell_types:
+        genes = targets.loc[targets["cell_type"] == cell_type, "gene"].astype(str).tolist()
+        markers[cell_type] = genes or list(members.get(file_stem(cell_type, set_target), []))
+    return {c: g for c, g in markers.items() if g}
+
+
+def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas: Sequence[str], targets: str,
+                       split: str, method: str, set_target: str, out_table: str, out_figure: str) -> pd.DataFrame:
+    """The cross-cell-type matrix (paper Figure 3) as a long TSV and a heatmap."""
+    from ..config import read_targets
+    from .cross import cross_celltype
+    from .figures import cross_celltype_figure
+
+    selections, members = read_selections(tables, metas)
+    saved, data, X, names = _evaluation_cells(model, paired, split)
+    markers = marker_genes(read_targets(targets), members, data.cell_types, set_target)
+    cross = cross_celltype(saved.predict, X, names, data.genes, selections, markers, method=method)
+    write_tsv(cross, out_table)
+    cross_celltype_figure(cross, out_figure)
+    return cross
+
+
+def run_hit_ratio(*, tables: Sequence[str], metas: Sequence[str], gtf: str, soft_distance: int, out_table: str,
+                  out_targets: str, out_figure: str) -> pd.DataFrame:
+    """HR / SHR per method and L (plus the per-target hits) and a bar chart."""
+    from .figures import hit_ratio_figure
+    from .hits import gene_bodies, hit_ratios, target_hits
+    from .track_figure import read_gene_models
+
+    selections, _ = read_selections(tables, metas)
+    per_target = target_hits(selections, gene_bodies(read_gene_models(gtf)), soft_distance=soft_distance)
+    ratios = hit_ratios(per_target, list(dict.fromkeys(selections["method"])), sorted(selections["L"].unique()))
+    write_tsv(per_target, out_targets)
+    write_tsv(ratios, out_table)
+    hit_ratio_figure(ratios, out_figure, soft_distance=soft_distance)
+    return ratios
+
+
+def _hic_pairs(selections: pd.DataFrame, members: Mapping[str, Sequence[str]],
+               tss: Mapping[str, tuple[str, int]]) -> pd.DataFrame:
+    """One row per selected peak and its target TSS (a gene set: the nearest member on the
+    peak's chromosome), keyed by selection."""
+    from ..explain.tracks import link_targets
+
+    frames = []
+    for key, group in selections[selections["status"] == "ok"].groupby(KEY, sort=False):
+        genes = members.get(file_stem(key[2], key[3]), [key[3]])
+        linked = link_targets(group, genes, tss)
+        frames.append(pd.DataFrame({
+            "key": "\t".join(map(str, key)), "peak_chrom": group["chrom"].to_numpy(),
+            "peak_start": group["start"].to_numpy(), "peak_end": group["end"].to_numpy(),
+            "tss_chrom": [tss[g][0] if g else "" for g in linked],
+            "tss_pos": [tss[g][1] if g else -1 for g in linked]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["key", "peak_chrom", "peak_start", "peak_end", "tss_chrom", "tss_pos"])
+
+
+def run_hic_validation(*, model: str, tables: Sequence[str], metas: Sequence[str], gtf: str,
+                       hic_files: Mapping[str, str], resolution: int | None, n_draws: int, seed: int,
+                       out_table: str, out_figure: str) -> pd.DataFrame:
+    """Observed/expected Hi-C contact of each selection's peaks with its target TSS against
+    distance-matched consensus peaks, per selection; explicit rows where no Hi-C covers it."""
+    from ..explain.stage import tss_map
+    from ..surrogate import load_surrogate
+    from .figures import hic_figure
+    from .hic import open_cooler, validate_pairs
+
+    selections, members = read_selections(tables, metas)
+    background = load_surrogate(model).peaks.reset_index(drop=True)[["chrom", "start", "end"]]
+    pairs = _hic_pairs(selections, members, tss_map(gtf))
+    rows = []
+    keys = selections.drop_duplicates(KEY)
+    for cell_type, part in keys.groupby("cell_type", sort=False):
+        part_keys = ["\t".join(map(str, k)) for k in part[KEY].itertuples(index=False)]
+        status = dict(zip(part_keys, part["status"]))
+        if cell_type not in hic_files:
+            result = pd.DataFrame({"key": part_keys, "n_peaks": 0,
+                                   "status": f"not covered: no Hi-C file for cell type {cell_type!r} in hic.files"})
+        else:
+            clr = open_cooler(hic_files[cell_type], resolution)
+            result = validate_pairs(pairs[pairs["key"].isin(part_keys)], background, clr, n_draws=n_draws,
+                                    seed=seed, source=hic_files[cell_type])
+            result = result.set_index("key").reindex(part_keys).reset_index()
+            # Selections that did not run keep their reason.
+            result["status"] = [status[k] if status[k] != "ok" else s for k, s in zip(result["key"], result["status"])]
+            result["n_peaks"] = result["n_peaks"].fillna(0).astype(int)
+        rows.append(result)
+    table = pd.concat(rows, ignore_index=True)
+    table[KEY] = table["key"].str.split("\t", expand=True).to_numpy()
+    table["L"] = table["L"].astype(int)
+    table = table.reindex(columns=HIC_COLUMNS)
+    write_tsv(table, out_table)
+    hic_figure(table, out_figure)
+    return table
+
+
+def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: Sequence[str], truth: str, split: str,
+                     out_table: str, out_redundancy: str, out_figure: str, out_redundancy_figure: str) -> pd.DataFrame:
+    """Precision / recall against planted links, and the redundancy check, with figures."""
+    from .figures import ground_truth_figure, redundancy_figure
+    from .truth import ground_truth, read_truth, redundancy_check
+
+    selections, members = read_selections(tables, metas)
+    planted = read_truth(truth)
+    saved, data, X, names = _evaluation_cells(model, paired, split)
+    peaks = data.peaks.reset_index(drop=True)
+    recovery = ground_truth(selections, members, planted, peaks, stem=file_stem)
+    redundancy = redundancy_check(saved.predict, X, names, data.genes, planted, peaks)
+    write_tsv(recovery, out_table)
+    write_tsv(redundancy, out_redundancy)
+    ground_truth_figure(recovery, out_figure)
+    redundancy_figure(redundancy, out_redundancy_figure)
+    return recovery
+
+
+def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: Mapping[str, str], method: str, L: int,
+                      hic_files: Mapping[str, str], resolution: int | None, truth: str = "",
+                      window: int = 500_000) -> None:
+    """A genome-track figure per per-gene target: gene models, peaks, the method's selected peaks
+    at this L with arcs to the TSS, planted CREs (simulated data) and Hi-C contacts of the TSS.
+    ``figures`` maps ``{cell_type}__{gene}`` stems to output PNGs."""
+    from ..explain.stage import tss_map
+    from ..surrogate import load_surrogate
+    from .hic import open_cooler, tss_contacts
+    from .track_figure import genome_track_figure, read_gene_models, track_region
+
+    selections = pd.concat([pd.read_csv(p, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str})
+                            for p in tables], ignore_index=True)
+    selections = selections[(selections["L"] == L) & (selections["kind"] == "gene")]
+    models = read_gene_models(gtf)
+    tss = tss_map(gtf)
+    peaks = load_surrogate(model).peaks.reset_index(drop=True)
+    planted = None
+    if truth:
+        from .truth import read_truth
+
+        planted = read_truth(truth)
+    coolers = {}
+    for (cell_type, gene), chosen in selections.groupby(["cell_type", "target"], sort=False):
+        stem = file_stem(cell_type, gene)
+        if stem not in figures:
+            continue
+        if gene not in tss:
+            raise ValueError(f"{gtf}: no gene record for target {gene!r}; cannot draw its genome track")
+        chrom, position = tss[gene]
+        chosen = chosen[(chosen["status"] == "ok") & (chosen["chrom"] == chrom)]
+        # The region spans the selected peaks within the cis window; farther ones would shrink
+        # the locus to unreadable ticks (they stay in the selection tables and tracks).
+        near = chosen[((chosen["start"] + chosen["end"]) // 2 - position).abs() <= window]
+        region = track_region(position, list(zip(near["start"], near["end"])))
+        contacts = None
+        if cell_type in hic_files:
+            if cell_type not in coolers:
+                coolers[cell_type] = open_cooler(hic_files[cell_type], resolution)
+            if chrom in coolers[cell_type].chromnames:
+                contacts = tss_contacts(coolers[cell_type], chrom, position)
+        genes_planted = None
+        if planted is not None:
+            here = planted[(planted["gene"] == gene) & planted["active"].map(lambda a: cell_type in a)]
+            genes_planted = here[["chrom", "start", "end", "kind"]]
+        genome_track_figure(figures[stem], region=(chrom, *region), gene_models=models, peaks=peaks,
+                            selected=chosen[["chrom", "start", "end", "rank"]], target=gene, tss=(chrom, position),
+                            contacts=contacts, planted=genes_planted,
+                            title=f"{method} L={L}: {gene} in {cell_type}")
+    missing = sorted(set(figures) - {file_stem(c, g) for c, g in zip(selections["cell_type"], selections["target"])})
+    if missing:
+        raise ValueError(f"no {method} selections at L={L} for {', '.join(missing[:5])}")

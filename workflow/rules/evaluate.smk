@@ -1,0 +1,163 @@
+# Evaluation of the selections (DESIGN §6): drops, hit ratios, Hi-C, ground truth, cross-cell-type, tracks.
+
+EVALUATE = config["evaluate"]
+
+
+rule evaluate_expression_drop:
+    input:
+        model="results/surrogate/model.pt",
+        paired="results/multiome/paired.h5mu",
+        tables=all_shard_files(".tsv"),
+        metas=all_shard_files(".json"),
+    output:
+        table=report("results/evaluate/expression_drop.tsv", caption="../report/expression_drop.rst",
+                     category="4. Expression drop", labels={"table": "every selection"}),
+        genes=report("results/evaluate/expression_drop_genes.tsv", caption="../report/expression_drop_wide.rst",
+                     category="4. Expression drop", labels={"table": "Table 1: per-gene targets"}),
+        sets=report("results/evaluate/expression_drop_sets.tsv", caption="../report/expression_drop_wide.rst",
+                    category="4. Expression drop", labels={"table": "Table 2: per-cell-type gene sets"}),
+        tests=report("results/evaluate/expression_drop_tests.tsv", caption="../report/expression_drop_tests.rst",
+                     category="4. Expression drop", labels={"table": "paired t-tests"}),
+        figure=report("results/evaluate/expression_drop.png", caption="../report/expression_drop.rst",
+                      category="4. Expression drop", labels={"figure": "Rel Δ heatmaps"}),
+    params:
+        split=EVALUATE["split"],
+    log:
+        "logs/evaluate/expression_drop.log",
+    resources:
+        mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 10),
+        runtime=30,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_expression_drop.py"
+
+
+rule evaluate_cross_celltype:
+    input:
+        model="results/surrogate/model.pt",
+        paired="results/multiome/paired.h5mu",
+        tables=all_shard_files(".tsv"),
+        metas=all_shard_files(".json"),
+        targets=config["targets"],
+    output:
+        table="results/evaluate/cross_celltype.tsv",
+        figure=report("results/evaluate/cross_celltype.png", caption="../report/cross_celltype.rst",
+                      category="8. Cross-cell-type"),
+    params:
+        split=EVALUATE["split"],
+        method=EVALUATE["cross_method"],
+        set_target=set_target_name(),
+    log:
+        "logs/evaluate/cross_celltype.log",
+    resources:
+        mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 10),
+        runtime=30,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_cross_celltype.py"
+
+
+rule evaluate_hit_ratio:
+    input:
+        tables=all_shard_files(".tsv"),
+        metas=all_shard_files(".json"),
+        gtf=config["genome"]["gtf"],
+    output:
+        table=report("results/evaluate/hit_ratio.tsv", caption="../report/hit_ratio.rst", category="5. Hit ratios",
+                     labels={"table": "HR and SHR"}),
+        targets="results/evaluate/hit_ratio_targets.tsv",
+        figure=report("results/evaluate/hit_ratio.png", caption="../report/hit_ratio.rst", category="5. Hit ratios",
+                      labels={"figure": "HR and SHR"}),
+    params:
+        soft_distance=EVALUATE["soft_hit_distance"],
+    log:
+        "logs/evaluate/hit_ratio.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_hit_ratio.py"
+
+
+rule evaluate_hic:
+    input:
+        model="results/surrogate/model.pt",
+        tables=all_shard_files(".tsv"),
+        metas=all_shard_files(".json"),
+        gtf=config["genome"]["gtf"],
+        hic=list(config["hic"]["files"].values()),
+    output:
+        table=report("results/evaluate/hic_validation.tsv", caption="../report/hic.rst", category="6. Hi-C",
+                     labels={"table": "per selection"}),
+        figure=report("results/evaluate/hic_validation.png", caption="../report/hic.rst", category="6. Hi-C",
+                      labels={"figure": "obs/exp per method"}),
+    params:
+        files=config["hic"]["files"],
+        resolution=config["hic"]["resolution"],
+        draws=EVALUATE["hic_draws"],
+        seed=EVALUATE["seed"],
+    log:
+        "logs/evaluate/hic.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_hic.py"
+
+
+rule evaluate_ground_truth:
+    input:
+        model="results/surrogate/model.pt",
+        paired="results/multiome/paired.h5mu",
+        tables=all_shard_files(".tsv"),
+        metas=all_shard_files(".json"),
+        truth=EVALUATE["truth"] or "evaluate.truth-is-not-set",
+    output:
+        table=report("results/evaluate/ground_truth.tsv", caption="../report/ground_truth.rst",
+                     category="7. Ground truth", labels={"table": "precision and recall"}),
+        redundancy=report("results/evaluate/redundancy.tsv", caption="../report/redundancy.rst",
+                          category="7. Ground truth", labels={"table": "redundancy check"}),
+        figure=report("results/evaluate/ground_truth.png", caption="../report/ground_truth.rst",
+                      category="7. Ground truth", labels={"figure": "recall and precision"}),
+        redundancy_figure=report("results/evaluate/redundancy.png", caption="../report/redundancy.rst",
+                                 category="7. Ground truth", labels={"figure": "redundancy check"}),
+    params:
+        split=EVALUATE["split"],
+    log:
+        "logs/evaluate/ground_truth.log",
+    resources:
+        mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 10),
+        runtime=30,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_ground_truth.py"
+
+
+rule evaluate_tracks:
+    input:
+        model="results/surrogate/model.pt",
+        tables=explain_shard_files(EVALUATE["track_method"], ".tsv"),
+        gtf=config["genome"]["gtf"],
+        hic=list(config["hic"]["files"].values()),
+        truth=[EVALUATE["truth"]] if EVALUATE["truth"] else [],
+    output:
+        figures=[report(path, caption="../report/tracks.rst", category="9. Genome tracks",
+                        labels={"target": stem.replace("__", " / ")})
+                 for stem, path in track_figure_files().items()],
+    params:
+        figures=track_figure_files(),
+        method=EVALUATE["track_method"],
+        L=max(EXPLAIN["L"]),
+        window=EXPLAIN["window"],
+        files=config["hic"]["files"],
+        resolution=config["hic"]["resolution"],
+    log:
+        "logs/evaluate/tracks.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_tracks.py"

@@ -11,15 +11,15 @@ rule evaluate_expression_drop:
         metas=all_shard_files(".json"),
     output:
         table=report("results/evaluate/expression_drop.tsv", caption="../report/expression_drop.rst",
-                     category="4. Expression drop", labels={"table": "every selection"}),
+                     category="4. Expression drop", labels={"result": "every selection (table)"}),
         genes=report("results/evaluate/expression_drop_genes.tsv", caption="../report/expression_drop_wide.rst",
-                     category="4. Expression drop", labels={"table": "Table 1: per-gene targets"}),
+                     category="4. Expression drop", labels={"result": "Table 1, per-gene targets (table)"}),
         sets=report("results/evaluate/expression_drop_sets.tsv", caption="../report/expression_drop_wide.rst",
-                    category="4. Expression drop", labels={"table": "Table 2: per-cell-type gene sets"}),
+                    category="4. Expression drop", labels={"result": "Table 2, per-cell-type gene sets (table)"}),
         tests=report("results/evaluate/expression_drop_tests.tsv", caption="../report/expression_drop_tests.rst",
-                     category="4. Expression drop", labels={"table": "paired t-tests"}),
+                     category="4. Expression drop", labels={"result": "paired t-tests (table)"}),
         figure=report("results/evaluate/expression_drop.png", caption="../report/expression_drop.rst",
-                      category="4. Expression drop", labels={"figure": "Rel Δ heatmaps"}),
+                      category="4. Expression drop", labels={"result": "Rel Δ heatmaps (figure)"}),
     params:
         split=EVALUATE["split"],
     log:
@@ -66,10 +66,10 @@ rule evaluate_hit_ratio:
         gtf=config["genome"]["gtf"],
     output:
         table=report("results/evaluate/hit_ratio.tsv", caption="../report/hit_ratio.rst", category="5. Hit ratios",
-                     labels={"table": "HR and SHR"}),
+                     labels={"result": "HR and SHR (table)"}),
         targets="results/evaluate/hit_ratio_targets.tsv",
         figure=report("results/evaluate/hit_ratio.png", caption="../report/hit_ratio.rst", category="5. Hit ratios",
-                      labels={"figure": "HR and SHR"}),
+                      labels={"result": "HR and SHR (figure)"}),
     params:
         soft_distance=EVALUATE["soft_hit_distance"],
     log:
@@ -89,9 +89,9 @@ rule evaluate_hic:
         hic=list(config["hic"]["files"].values()),
     output:
         table=report("results/evaluate/hic_validation.tsv", caption="../report/hic.rst", category="6. Hi-C",
-                     labels={"table": "per selection"}),
+                     labels={"result": "per selection (table)"}),
         figure=report("results/evaluate/hic_validation.png", caption="../report/hic.rst", category="6. Hi-C",
-                      labels={"figure": "obs/exp per method"}),
+                      labels={"result": "obs/exp per method (figure)"}),
     params:
         files=config["hic"]["files"],
         resolution=config["hic"]["resolution"],
@@ -117,13 +117,13 @@ rule evaluate_ground_truth:
         truth=EVALUATE["truth"] or "evaluate.truth-is-not-set",
     output:
         table=report("results/evaluate/ground_truth.tsv", caption="../report/ground_truth.rst",
-                     category="7. Ground truth", labels={"table": "precision and recall"}),
+                     category="7. Ground truth", labels={"result": "precision and recall (table)"}),
         redundancy=report("results/evaluate/redundancy.tsv", caption="../report/redundancy.rst",
-                          category="7. Ground truth", labels={"table": "redundancy check"}),
+                          category="7. Ground truth", labels={"result": "redundancy check (table)"}),
         figure=report("results/evaluate/ground_truth.png", caption="../report/ground_truth.rst",
-                      category="7. Ground truth", labels={"figure": "recall and precision"}),
+                      category="7. Ground truth", labels={"result": "recall and precision (figure)"}),
         redundancy_figure=report("results/evaluate/redundancy.png", caption="../report/redundancy.rst",
-                                 category="7. Ground truth", labels={"figure": "redundancy check"}),
+                                 category="7. Ground truth", labels={"result": "redundancy check (figure)"}),
     params:
         split=EVALUATE["split"],
     log:

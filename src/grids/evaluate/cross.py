@@ -34,6 +34,8 @@ def cross_celltype(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, ge
                          "turn on explain.per_cell_type")
     sets = peak_sets(selections)
     targets = [b for b in markers if np.any(cell_type == b)]
+    if not targets:
+        raise ValueError(f"none of the cell types with marker genes ({', '.join(markers)}) has evaluation cells")
     rows = []
     before_of: dict[str, np.ndarray] = {}
     for key in sources.itertuples(index=False):

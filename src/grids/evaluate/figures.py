@@ -25,7 +25,7 @@ def _annotated_heatmap(ax, values: pd.DataFrame, *, vmin: float, vmax: float, fm
     from matplotlib.colors import TwoSlopeNorm
 
     norm = TwoSlopeNorm(vcenter=0.0, vmin=min(vmin, -1e-9), vmax=max(vmax, 1e-9))
-    image = ax.imshow(values.to_numpy(float), cmap=cmap, norm=norm, aspect="auto")
+    image = ax.imshow(np.clip(values.to_numpy(float), vmin, vmax), cmap=cmap, norm=norm, aspect="auto")
     ax.set_xticks(range(values.shape[1]), values.columns, rotation=45, ha="right")
     ax.set_yticks(range(values.shape[0]), values.index)
     for (i, j), value in np.ndenumerate(values.to_numpy(float)):
@@ -33,29 +33,32 @@ def _annotated_heatmap(ax, values: pd.DataFrame, *, vmin: float, vmax: float, fm
             shade = abs(norm(value) - 0.5) > 0.35
             ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7, color="white" if shade else "black")
         else:
-            ax.text(j, i, "not run", ha="center", va="center", fontsize=6, color="0.5")
+            ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="0.5")
     return image
 
 
 def drop_figure(drops: pd.DataFrame, path: str | Path) -> None:
-    """Mean Rel Δ (%) on test cells per cell type and method, one panel per target kind and L."""
+    """Mean Rel Δ (%) on test cells per cell type and method: rows are target kinds, columns L.
+    Colours saturate at ±100 % (the annotations give the values)."""
     plt = _pyplot()
     ok = drops[drops["status"] == "ok"]
-    panels = [(kind, L) for kind in ("gene", "set") for L in sorted(drops["L"].unique()) if (drops["kind"] == kind).any()]
+    kinds = [kind for kind in ("gene", "set") if (drops["kind"] == kind).any()]
+    Ls = sorted(drops["L"].unique())
     methods = _method_order(drops)
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 4.2), squeeze=False)
-    low = float(np.nanmin(ok["rel_delta_pct"])) if len(ok) else -1.0
-    high = float(np.nanmax(ok["rel_delta_pct"])) if len(ok) else 1.0
-    for ax, (kind, L) in zip(axes[0], panels):
-        part = ok[(ok["kind"] == kind) & (ok["L"] == L)]
-        table = part.pivot_table(index="cell_type", columns="method", values="rel_delta_pct", aggfunc="mean")
-        table = table.reindex(columns=methods)
-        table.loc["Avg."] = table.mean(0)
-        image = _annotated_heatmap(ax, table, vmin=low, vmax=high)
-        ax.set_title(f"L = {L}: {KIND_TITLES[kind]}", fontsize=9)
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="Rel Δ (%) on test cells")
+    fig, axes = plt.subplots(len(kinds), len(Ls), figsize=(0.75 * len(methods) * len(Ls) + 2.5, 3.6 * len(kinds) + 0.8),
+                             squeeze=False, gridspec_kw={"hspace": 0.55})
+    image = None
+    for i, kind in enumerate(kinds):
+        for j, L in enumerate(Ls):
+            part = ok[(ok["kind"] == kind) & (ok["L"] == L)]
+            table = part.pivot_table(index="cell_type", columns="method", values="rel_delta_pct", aggfunc="mean")
+            table = table.reindex(columns=methods)
+            table.loc["Avg."] = table.mean(0)
+            image = _annotated_heatmap(axes[i][j], table, vmin=-100.0, vmax=100.0)
+            axes[i][j].set_title(f"L = {L}: {KIND_TITLES[kind]}", fontsize=10)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="Rel Δ (%) on test cells")
     fig.suptitle("Predicted expression change after removing each method's selected peaks (more negative = better)",
-                 fontsize=10)
+                 fontsize=11)
     _save(fig, path)
 
 

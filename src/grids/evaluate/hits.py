@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .overlap import interval_distance
+from .overlap import interval_distance, overlap_matrix
 from .selections import KEY
 
 __all__ = ["gene_bodies", "target_hits", "hit_ratios", "HIT_COLUMNS"]
@@ -38,7 +38,9 @@ def target_hits(selections: pd.DataFrame, bodies: pd.DataFrame, *, soft_distance
         distance = interval_distance(group["chrom"].to_numpy(), group["start"].to_numpy(), group["end"].to_numpy(),
                                      str(body["chrom"]), int(body["start"]), int(body["end"]))
         nearest = float(distance.min()) if len(distance) else np.inf
-        rows.append(dict(zip(KEY, key)) | {"hit": nearest == 0, "soft_hit": nearest <= soft_distance,
+        # A hit needs a shared base; a peak that only abuts the gene body is distance 0 but no hit.
+        overlaps = bool(overlap_matrix(group[["chrom", "start", "end"]], body.to_frame().T).any())
+        rows.append(dict(zip(KEY, key)) | {"hit": overlaps, "soft_hit": nearest <= soft_distance,
                                             "nearest_bp": nearest})
     if unplaced:
         log.warning("no gene record in the GTF for %d target(s), left out of the hit ratios: %s",

@@ -20,12 +20,15 @@ def read_selections(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.Dat
     each target keyed by ``{cell_type}__{target}`` file stem."""
     if not tables:
         raise ValueError("no selection tables to evaluate")
-    frames = [pd.read_csv(path, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str}) for path in tables]
+    frames = []
+    for path in tables:
+        frame = pd.read_csv(path, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str})
+        missing = [c for c in (*KEY, "kind", "rank", "peak_index", "chrom", "start", "end", "status")
+                   if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: not an explain shard table, it lacks columns {', '.join(missing)}")
+        frames.append(frame)
     selections = pd.concat(frames, ignore_index=True)
-    missing = [c for c in (*KEY, "kind", "rank", "peak_index", "chrom", "start", "end", "status")
-               if c not in selections.columns]
-    if missing:
-        raise ValueError(f"selection tables ({tables[0]}, ...) lack columns {', '.join(missing)}")
     selections["chrom"] = selections["chrom"].fillna("")
     members: dict[str, list[str]] = {}
     for path in metas:

@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (install + run the workflow on the simulated demo) and
+# Two entry points: `make demo` (install + run the workflow on the simulated demo + report) and
 # `make test` (install if needed + pytest). Everything installs into .venv.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +9,7 @@ CORES ?= all
 SYSTEM_TOOLS := macs2 bedtools tabix bgzip samtools
 DEBIAN_PACKAGES := macs bedtools tabix samtools
 
-.PHONY: install system-packages demo test lint dryrun clean
+.PHONY: install system-packages demo report test lint dryrun clean
 
 install: system-packages $(STAMP)
 
@@ -34,6 +34,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES)
+	$(MAKE) report
+
+# The self-contained HTML report (figures, tables and captions) of the finished run.
+report: install
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --report results/report.html
 
 test: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra $(PYTEST_ARGS)

@@ -103,6 +103,8 @@ def test_statuses(clr, background):
     other = background[background["chrom"] == "chr2"].iloc[300:305]
     pairs = pd.concat([
         _pairs("missing", peaks.assign(chrom="chr3"), tss_chrom="chr3"),
+        _pairs("missing, peaks elsewhere", peaks, tss_chrom="chr3"),  # the target's chromosome decides
+        _pairs("beyond", peaks, tss_pos=10_000_000),  # a subset file that stops short of the TSS
         _pairs("unmapped", peaks.assign(chrom="1"), tss_chrom="1"),  # exact names: "1" is not "chr1"
         _pairs("elsewhere", other),
         _pairs("partly", pd.concat([peaks, other])),
@@ -110,7 +112,10 @@ def test_statuses(clr, background):
     ], ignore_index=True)
     res = validate_pairs(pairs, background, clr, n_draws=50, source="sample.mcool").set_index("key")
     assert res.loc["missing", "status"] == "not covered: chr3 is not in sample.mcool"
+    assert res.loc["missing, peaks elsewhere", "status"] == "not covered: chr3 is not in sample.mcool"
     assert res.loc["unmapped", "status"] == "not covered: 1 is not in sample.mcool"
+    size = int(clr.chromsizes["chr1"])
+    assert res.loc["beyond", "status"] == f"not covered: chr1:10000000 lies beyond the {size} bp of chr1 in sample.mcool"
     assert res.loc["elsewhere", "status"] == NO_PEAK
     failed = ["missing", "unmapped", "elsewhere", "masked"]
     assert res.loc[failed, "n_peaks"].eq(0).all()

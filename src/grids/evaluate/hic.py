@@ -104,6 +104,22 @@ def _empty_row(key: str, status: str) -> dict:
     return dict(key=key, n_peaks=0, observed=np.nan, expected=np.nan, obs_exp=np.nan, p_value=np.nan, status=status)
 
 
+def _uncovered(targets: pd.DataFrame, clr: cooler.Cooler, source: str) -> str:
+    """Why none of these TSSs (``tss_chrom``, ``tss_pos``) lies in the file, or "" if one does.
+    Subset files (one chromosome arm, say) name a chromosome but stop short of a TSS."""
+    if targets.empty:
+        return ""
+    sizes = clr.chromsizes
+    known = targets["tss_chrom"].isin(list(sizes.index))
+    inside = known & (targets["tss_pos"].to_numpy() < sizes.reindex(targets["tss_chrom"]).fillna(0).to_numpy())
+    if inside.any():
+        return ""
+    if not known.any():
+        return f"{', '.join(dict.fromkeys(targets['tss_chrom']))} is not in {source}"
+    chrom, position = targets.loc[known, ["tss_chrom", "tss_pos"]].iloc[0]
+    return f"{chrom}:{int(position)} lies beyond the {int(sizes[chrom])} bp of {chrom} in {source}"
+
+
 def validate_pairs(
     pairs: pd.DataFrame,
     background: pd.DataFrame,
@@ -128,6 +144,12 @@ def validate_pairs(
     rows = []
     for key, kp in pairs.groupby("key", sort=False, observed=True):
         key = str(key)
+        # Coverage first: a target on a chromosome the file lacks is "not covered" whether or
+        # not any of its selected peaks share that chromosome.
+        uncovered = _uncovered(kp.loc[kp["tss_chrom"].astype(str) != ""], clr, source)
+        if uncovered:
+            rows.append(_empty_row(key, f"not covered: {uncovered}"))
+            continue
         kp = kp[kp["peak_chrom"] == kp["tss_chrom"]]
         if kp.empty:
             rows.append(_empty_row(key, NO_PEAK))

@@ -215,7 +215,8 @@ def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: M
         if cell_type in hic_files:
             if cell_type not in coolers:
                 coolers[cell_type] = open_cooler(hic_files[cell_type], resolution)
-            if chrom in coolers[cell_type].chromnames:
+            sizes = coolers[cell_type].chromsizes
+            if chrom in sizes.index and position < sizes[chrom]:  # subset files may stop short of the TSS
                 contacts = tss_contacts(coolers[cell_type], chrom, position)
         genes_planted = None
         if planted is not None:

@@ -149,6 +149,10 @@ CLI_CASES: list[tuple[str, Edit, tuple[str, ...]]] = [
     ("missing_targets", _set("targets", "config/no_such_targets.tsv"), ("config key targets", "no_such_targets.tsv")),
     ("missing_sheet", _set("samples", "config/no_such_sheet.tsv"), ("config key samples", "no_such_sheet.tsv")),
     ("missing_hic", _set("hic", "files", "CT9", "data/CT9.cool"), ("hic.files.CT9", "data/CT9.cool")),
+    ("missing_truth", _set("evaluate", "truth", "truth/links.tsv"), ("evaluate.truth", "truth/links.tsv")),
+    ("cross_method_not_run", _set("evaluate", "cross_method", "sage2"), ("evaluate.cross_method", "'sage2'")),
+    ("negative_soft_hit_distance", _set("evaluate", "soft_hit_distance", -1),
+     ("['evaluate']['soft_hit_distance']", "minimum")),
     (
         "missing_gtf",
         _set("genome", "gtf", "ref/genes.gtf"),

@@ -175,3 +175,14 @@ def test_deterministic(clr, background):
     other = validate_pairs(pairs, background, clr, n_draws=300, seed=8)
     np.testing.assert_allclose(other["obs_exp"], first["obs_exp"], rtol=0.1)
     pd.testing.assert_series_equal(other["observed"], first["observed"])
+
+
+def test_selection_of_every_nearby_peak_is_not_inflated(clr, background):
+    """A selection holding every peak near the TSS is its own distance-matched background, so its
+    obs/exp stays near 1 instead of being compared with farther, weaker classes."""
+    chr1 = background[background["chrom"] == "chr1"]
+    middle = (chr1["start"] + chr1["end"]) // 2
+    near = chr1[(middle - TSS_POS).abs() < 30 * BIN]
+    res = validate_pairs(_pairs("all near", near), background, clr, n_draws=300, seed=0).iloc[0]
+    assert res["status"] == "ok" and res["n_peaks"] > 10
+    assert 0.8 < res["obs_exp"] < 1.25, res.to_dict()

@@ -150,7 +150,8 @@ def pbmc_report(pbmc_run):
     cell_types = sorted({row.split("\t")[0] for row in rows})
     config.update({
         # ~200 peaks near 45 genes: small subsets, short searches, a small gene-set target.
-        "explain": {"L": [5, 15], "steps": 60, "top_n_genes": 10, "cell_types": cell_types},
+        # SAGE runs on the gene targets; the gene sets exceed sage_max_peaks and get a "not run" row.
+        "explain": {"L": [5, 15], "steps": 60, "top_n_genes": 10, "cell_types": cell_types, "sage_max_peaks": 64},
         "surrogate": {"max_epochs": 40},
         "hic": {"files": {c: str(cool) for c in counts.index}},
         "evaluate": {"track_figures": 3},
@@ -181,6 +182,9 @@ def test_pbmc_runs_to_the_report_with_not_covered_hic_rows(pbmc_report):
     drops = pd.read_csv(evaluate / "expression_drop.tsv", sep="\t")
     grids = drops[(drops["method"] == "grids") & (drops["status"] == "ok")]
     assert len(grids) and (grids["rel_delta_pct"] < 0).all(), grids
+    sage = drops[drops["method"] == "sage"]
+    assert sage.loc[sage["kind"] == "gene", "status"].eq("ok").any()
+    assert sage.loc[sage["kind"] == "set", "status"].str.startswith("not run: ").all()
     assert not (evaluate / "ground_truth.tsv").exists()  # real data: no planted truth
     assert len(list((evaluate / "tracks").glob("*.png"))) == 3
     assert "distance-matched background" in (root / "results" / "report.html").read_text()

@@ -332,3 +332,56 @@ def test_demo_evaluation_meets_the_issue_8_acceptance(demo_run):
     for caption in ("distance-matched background", "Cross-cell-type matrix", "planted CRE", "virtual 4C",
                     "paired t-tests", "Table 1, per-gene targets"):
         assert caption in report, caption
+
+
+CLUSTER_SCRIPT = REPO / "tests" / "slurm" / "cluster.sh"
+# Enough of the demo to cover every stage's rules up to the surrogate, plus one explain shard.
+SLURM_TARGETS = ("results/surrogate/metrics.json", "results/explain/correlation/shards/shard0.tsv")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A one-node SLURM cluster on this machine (tests/slurm/cluster.sh), stopped afterwards."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the SLURM test installs slurm-wlm/munge and starts daemons: run it as root (CI does)")
+    if not shutil.which("slurmctld") and not shutil.which("apt-get"):
+        pytest.skip("no slurm-wlm and no apt-get to install it")
+    started = subprocess.run([str(CLUSTER_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
+        pytest.fail(f"could not start the one-node SLURM cluster:\n{started.stdout}\n{started.stderr}")
+    yield
+    subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
+
+
+def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path):
+    """Issue 9: the SLURM profile submits every job with sbatch on a real (one-node) cluster, and
+    the outputs equal those of the local `--cores 2` run of the same config."""
+    import json
+
+    root = copy_workflow(tmp_path)
+    result = snakemake(
+        root, *SLURM_TARGETS, "--workflow-profile", "workflow/profiles/slurm",
+        # This cluster has no accounting database: status through squeue, no account.
+        "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-keep-successful-logs",
+        "--seconds-between-status-checks", "5", "--slurm-init-seconds-before-status-checks", "5",
+        timeout=1800)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", output)
+    print("sbatch job ids:", " ".join(job_ids))
+    assert len(job_ids) >= 15, output[-3000:]
+    logs = list((root / "logs" / "slurm").rglob("*.log"))
+    assert {p.stem for p in logs} >= set(job_ids), sorted(p.stem for p in logs)
+    shown = subprocess.run(["scontrol", "show", "job", job_ids[-1]], capture_output=True, text=True)
+    assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
+    for name in ("atac/peaks.bed", "atac/qc.tsv", "rna/qc.tsv", "multiome/pairing.tsv"):
+        assert (root / "results" / name).read_bytes() == (demo_run / "results" / name).read_bytes(), name
+    ours, local = (json.loads((r / "results" / "surrogate" / "metrics.json").read_text()) for r in (root, demo_run))
+    for metrics in (ours, local):
+        metrics["training"].pop("train_seconds")
+    assert ours == local
+    shard = [pd.read_csv(r / SLURM_TARGETS[1], sep="\t").drop(columns="seconds") for r in (root, demo_run)]
+    pd.testing.assert_frame_equal(*shard)

@@ -6,6 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# The slowest tests are listed after every run, so CI logs show where the time goes.
+PYTEST_ARGS ?= --durations=15
 SYSTEM_TOOLS := macs2 bedtools tabix bgzip samtools
 DEBIAN_PACKAGES := macs bedtools tabix samtools
 

@@ -366,7 +366,7 @@ def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path):
         root, *SLURM_TARGETS, "--workflow-profile", "workflow/profiles/slurm",
         # This cluster has no accounting database: status through squeue, no account.
         "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-keep-successful-logs",
-        "--seconds-between-status-checks", "5", "--slurm-init-seconds-before-status-checks", "5",
+        "--seconds-between-status-checks", "2", "--slurm-init-seconds-before-status-checks", "1",
         timeout=1800)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -36,14 +36,15 @@ start() {
     echo "cluster.sh: needs root (installs packages, starts daemons)" >&2
     exit 2
   fi
-  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+  # procps gives pgrep/pkill, which minimal images may lack.
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v pkill >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge procps >/dev/null
   fi
   stop
   local cpus mem
   cpus=$(nproc)
-  mem=$(( $(free -m | awk '/^Mem:/{print $2}') * 8 / 10 ))
+  mem=$(( $(awk '/^MemTotal:/{print $2}' /proc/meminfo) / 1024 * 8 / 10 ))  # MB, 80 % of RAM
   mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
   chown munge:munge /run/munge
   [ -s /etc/munge/munge.key ] || /usr/sbin/mungekey --create >/dev/null 2>&1 || \

@@ -90,9 +90,10 @@ def hic_figure(hic: pd.DataFrame, path: str | Path) -> None:
     for ax, L in zip(axes[0], Ls):
         part = hic[(hic["L"] == L) & (hic["status"] == "ok")]
         for i, method in enumerate(methods):
-            values = part.loc[part["method"] == method, "obs_exp"].to_numpy(float)
-            values = values[np.isfinite(values) & (values > 0)]
-            significant = part.loc[part["method"] == method, "p_value"].to_numpy(float)[: len(values)] < 0.05
+            rows = part[part["method"] == method]
+            values = rows["obs_exp"].to_numpy(float)
+            shown = np.isfinite(values) & (values > 0)  # a log axis: the p-values follow the same rows
+            values, significant = values[shown], rows["p_value"].to_numpy(float)[shown] < 0.05
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(values)), values, s=14,
                        c=np.where(significant, "#c0392b", "#7f8c8d"), alpha=0.8)
             if len(values):

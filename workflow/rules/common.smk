@@ -2,7 +2,7 @@
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
-from grids.explain.tasks import explain_tasks, shard_tasks
+from grids.explain.tasks import explain_tasks, set_target, shard_tasks
 from grids.simulate import cell_type_names, make_params, sample_output_files, sample_output_paths
 
 
@@ -158,12 +158,6 @@ def explain_shard_files(method, suffix):
 def all_shard_files(suffix):
     """The explain shards of every configured method."""
     return [path for method in EXPLAIN["methods"] for path in explain_shard_files(method, suffix)]
-
-
-def set_target_name():
-    from grids.explain.tasks import SET_PREFIX
-
-    return f"{SET_PREFIX}{EXPLAIN['top_n_genes']}"
 
 
 def track_figure_files():

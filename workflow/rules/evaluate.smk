@@ -47,7 +47,7 @@ rule evaluate_cross_celltype:
     params:
         split=EVALUATE["split"],
         method=EVALUATE["cross_method"],
-        set_target=set_target_name(),
+        set_target=set_target(EXPLAIN["top_n_genes"]),
     log:
         "logs/evaluate/cross_celltype.log",
     resources:

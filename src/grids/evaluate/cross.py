@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .drop import Predict, drop_summary, remove_peaks
+from .drop import CellTypePredictions, Predict, drop_summary
 from .selections import peak_sets, selection_keys
 
 __all__ = ["cross_celltype", "CROSS_COLUMNS"]
@@ -37,18 +37,14 @@ def cross_celltype(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, ge
     if not targets:
         raise ValueError(f"none of the cell types with marker genes ({', '.join(markers)}) has evaluation cells")
     rows = []
-    before_of: dict[str, np.ndarray] = {}
+    by_type = CellTypePredictions(predict, X, cell_type)
     for key in sources.itertuples(index=False):
         peaks = sets[(key.method, key.L, key.cell_type, key.target)]
         for b in targets:
-            cells = np.flatnonzero(cell_type == b)
             columns = [gene_index[g] for g in markers[b]]
-            if b not in before_of:
-                before_of[b] = predict(X[cells])
-            before = before_of[b][:, columns]
-            after = predict(remove_peaks(X[cells], peaks))[:, columns]
+            rel = drop_summary(by_type.before(b)[:, columns], by_type.after(b, peaks)[:, columns])[1]
             rows.append({"method": method, "L": key.L, "source_cell_type": key.cell_type, "target_cell_type": b,
-                         "n_genes": len(columns), "n_cells": len(cells), "rel_delta_pct": drop_summary(before, after)[1]})
+                         "n_genes": len(columns), "n_cells": by_type.cells(b).shape[0], "rel_delta_pct": rel})
     table = pd.DataFrame(rows)
     drop = -table["rel_delta_pct"]
     largest = drop.groupby([table["L"], table["source_cell_type"]]).transform("max")

@@ -15,7 +15,8 @@ import scipy.sparse as sp
 
 from .selections import KEY, peak_sets, selection_keys
 
-__all__ = ["remove_peaks", "drop_summary", "expression_drop", "wide_table", "paired_tests", "DROP_COLUMNS"]
+__all__ = ["remove_peaks", "drop_summary", "CellTypePredictions", "expression_drop", "wide_table", "paired_tests",
+           "DROP_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,32 @@ def remove_peaks(X: sp.csr_matrix, peaks: np.ndarray) -> sp.csr_matrix:
     out = sp.csr_matrix(X.multiply(keep[None, :]))
     out.eliminate_zeros()
     return out
+
+
+class CellTypePredictions:
+    """The evaluation cells of each cell type and the surrogate's prediction for them, each made
+    once and shared by every selection evaluated on that cell type."""
+
+    def __init__(self, predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray) -> None:
+        self.predict, self.X, self.cell_type = predict, X, cell_type
+        self._cells: dict[str, sp.csr_matrix] = {}
+        self._before: dict[str, np.ndarray] = {}
+
+    def cells(self, name: str) -> sp.csr_matrix:
+        """The cells of one cell type (cells x peaks; none when it has no cells here)."""
+        if name not in self._cells:
+            self._cells[name] = self.X[np.flatnonzero(self.cell_type == name)]
+        return self._cells[name]
+
+    def before(self, name: str) -> np.ndarray:
+        """The unperturbed prediction for the cell type's cells (cells x genes, log-normalised)."""
+        if name not in self._before:
+            self._before[name] = self.predict(self.cells(name))
+        return self._before[name]
+
+    def after(self, name: str, peaks: np.ndarray) -> np.ndarray:
+        """The prediction for the cell type's cells with ``peaks`` closed in every cell."""
+        return self.predict(remove_peaks(self.cells(name), peaks))
 
 
 def drop_summary(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
@@ -58,24 +85,21 @@ def expression_drop(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, g
     gene_index = {g: i for i, g in enumerate(genes)}
     sets = peak_sets(selections)
     keys = selection_keys(selections)
-    before_of: dict[str, np.ndarray] = {}
+    by_type = CellTypePredictions(predict, X, cell_type)
     rows = []
     for key in keys.itertuples(index=False):
-        cells = np.flatnonzero(cell_type == key.cell_type)
-        if len(cells) == 0:
+        n_cells = by_type.cells(key.cell_type).shape[0]
+        if n_cells == 0:
             raise ValueError(f"cell type {key.cell_type!r} has no held-out cells to evaluate on")
         target_genes = [gene_index[g] for g in members.get(stem(key.cell_type, key.target), [key.target])]
         common = {"method": key.method, "L": key.L, "cell_type": key.cell_type, "target": key.target,
-                  "kind": key.kind, "n_genes": len(target_genes), "n_cells": len(cells)}
+                  "kind": key.kind, "n_genes": len(target_genes), "n_cells": n_cells}
         peaks = sets[(key.method, key.L, key.cell_type, key.target)]
         if key.status != "ok":
             rows.append({**common, "n_peaks": 0, "avg_delta": np.nan, "rel_delta_pct": np.nan, "status": key.status})
             continue
-        if key.cell_type not in before_of:
-            before_of[key.cell_type] = predict(X[cells])
-        before = before_of[key.cell_type][:, target_genes]
-        after = predict(remove_peaks(X[cells], peaks))[:, target_genes]
-        avg, rel = drop_summary(before, after)
+        avg, rel = drop_summary(by_type.before(key.cell_type)[:, target_genes],
+                                by_type.after(key.cell_type, peaks)[:, target_genes])
         rows.append({**common, "n_peaks": len(peaks), "avg_delta": avg, "rel_delta_pct": rel, "status": "ok"})
     return pd.DataFrame(rows, columns=DROP_COLUMNS)
 

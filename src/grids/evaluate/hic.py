@@ -137,7 +137,7 @@ def validate_pairs(
     """
     source = source or clr.filename
     chromnames = set(clr.chromnames)
-    bins_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    bins_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # bin starts, ends, offset classes
     row_cache: dict[tuple[str, int], np.ndarray] = {}
     bg_cache: dict[str, np.ndarray] = {}
     bg_by_chrom = {c: df for c, df in background.groupby("chrom", sort=False, observed=True)}
@@ -164,11 +164,12 @@ def validate_pairs(
         observed, candidates = [], []
         for (chrom, tss_pos), grp in kp[covered].groupby(["tss_chrom", "tss_pos"], sort=False):
             if chrom not in bins_cache:
-                bins_cache[chrom] = starts, ends = _chrom_bins(clr, chrom)
+                starts, ends = _chrom_bins(clr, chrom)
+                bins_cache[chrom] = starts, ends, _offset_class_edges(len(starts))
                 bg = bg_by_chrom.get(chrom, background.iloc[:0])
                 mids = (bg["start"].to_numpy(np.int64) + bg["end"].to_numpy(np.int64)) // 2
                 bg_cache[chrom] = _bin_index(starts, ends, mids)
-            starts, ends = bins_cache[chrom]
+            starts, ends, edges = bins_cache[chrom]
             bg_bin = bg_cache[chrom]
             tss_bin = int(_bin_index(starts, ends, [tss_pos])[0])
             if tss_bin < 0:
@@ -177,7 +178,6 @@ def validate_pairs(
             if (chrom, tss_bin) not in row_cache:
                 row_cache[chrom, tss_bin] = tss_contacts(clr, chrom, int(tss_pos))["contact"].to_numpy()
             contact = row_cache[chrom, tss_bin]
-            edges = _offset_class_edges(len(starts))
             # Background: every consensus peak on this chromosome with a usable (non-NaN) contact
             # to the same TSS bin, the selection's own peaks included. Leaving them out would
             # empty the near classes of a selection that holds every peak near the TSS, and the

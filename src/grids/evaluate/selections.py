@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,24 +13,11 @@ KEY = ["method", "L", "cell_type", "target"]  # one selection
 
 
 def read_selections(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """The shard tables concatenated (one row per selected peak; a method that did not run on a
-    target has one row with ``status`` 'not run: ...' and ``peak_index`` -1), and the genes of
-    each target keyed by ``{cell_type}__{target}`` file stem."""
-    if not tables:
-        raise ValueError("no selection tables to evaluate")
-    frames = []
-    for path in tables:
-        frame = pd.read_csv(path, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str})
-        missing = [c for c in (*KEY, "kind", "rank", "peak_index", "chrom", "start", "end", "status")
-                   if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: not an explain shard table, it lacks columns {', '.join(missing)}")
-        frames.append(frame)
-    selections = pd.concat(frames, ignore_index=True)
-    selections["chrom"] = selections["chrom"].fillna("")
-    members: dict[str, list[str]] = {}
-    for path in metas:
-        members.update(json.loads(Path(path).read_text())["genes"])
+    """The explain shard tables concatenated and the genes of each target keyed by
+    ``{cell_type}__{target}`` file stem (:func:`grids.explain.stage.read_shards`)."""
+    from ..explain.stage import read_shards
+
+    selections, members, _ = read_shards(tables, metas)
     return selections, members
 
 

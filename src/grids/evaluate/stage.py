@@ -187,8 +187,7 @@ def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: M
     from .hic import open_cooler, tss_contacts
     from .track_figure import genome_track_figure, read_gene_models, track_region
 
-    selections = pd.concat([pd.read_csv(p, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str})
-                            for p in tables], ignore_index=True)
+    selections, _ = read_selections(tables, [])
     selections = selections[(selections["L"] == L) & (selections["kind"] == "gene")]
     models = read_gene_models(gtf)
     tss = tss_map(gtf)

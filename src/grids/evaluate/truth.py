@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .drop import Predict, remove_peaks
+from .drop import CellTypePredictions, Predict
 from .overlap import overlap_matrix, overlaps_any
 from .selections import KEY
 
@@ -85,30 +85,28 @@ def redundancy_check(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, 
     columns = ["gene", "group", "cell_type", "n_members", "n_called", "n_cells", "drop_group", "sum_single_drops",
                "ratio", "status"]
     rows = []
-    before_of: dict[str, np.ndarray] = {}
+    by_type = CellTypePredictions(predict, X, cell_type)
     peak_frame = peaks.reset_index(drop=True)
     for (gene, group), links in groups.groupby(["gene", "group"], sort=False):
         links = links.reset_index(drop=True)
         member_peaks = [np.flatnonzero(overlap_matrix(links.iloc[[i]], peak_frame)[0]) for i in range(len(links))]
         called = [p for p in member_peaks if len(p)]
         for cell_type_name in sorted(set().union(*links["active"])):
-            cells = np.flatnonzero(cell_type == cell_type_name)
+            n_cells = by_type.cells(cell_type_name).shape[0]
             common = {"gene": gene, "group": group, "cell_type": cell_type_name, "n_members": len(links),
-                      "n_called": len(called), "n_cells": len(cells)}
+                      "n_called": len(called), "n_cells": n_cells}
             status = ("gene not in the surrogate" if gene not in gene_index else
-                      "cell type has no cells here" if len(cells) == 0 else
+                      "cell type has no cells here" if n_cells == 0 else
                       "fewer than 2 members overlap a peak" if len(called) < 2 else "ok")
             if status != "ok":
                 rows.append({**common, "drop_group": np.nan, "sum_single_drops": np.nan, "ratio": np.nan,
                              "status": status})
                 continue
             g = gene_index[gene]
-            if cell_type_name not in before_of:
-                before_of[cell_type_name] = np.expm1(predict(X[cells]).astype(np.float64))
-            before = before_of[cell_type_name][:, g]
+            before = np.expm1(by_type.before(cell_type_name)[:, g].astype(np.float64))
 
             def drop(closed: np.ndarray) -> float:
-                after = np.expm1(predict(remove_peaks(X[cells], closed))[:, g].astype(np.float64))
+                after = np.expm1(by_type.after(cell_type_name, closed)[:, g].astype(np.float64))
                 return float((after - before).mean())
 
             group_drop = drop(np.concatenate(called))

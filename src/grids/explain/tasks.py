@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "file_stem", "SET_PREFIX"]
+__all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "file_stem", "set_target", "SET_PREFIX"]
 
 SET_PREFIX = "top"  # per-cell-type targets are named top{N}: the type's N most expressed genes
 
@@ -29,6 +29,11 @@ def file_stem(cell_type: str, target: str) -> str:
     return f"{safe.sub('_', cell_type)}__{safe.sub('_', target)}"
 
 
+def set_target(top_n: int) -> str:
+    """The target name of a cell type's top-N gene set, e.g. ``top100``."""
+    return f"{SET_PREFIX}{top_n}"
+
+
 def explain_tasks(targets, set_cell_types: list[str], top_n: int, per_gene: bool = True,
                   per_cell_type: bool = True) -> list[ExplainTask]:
     """Per-gene tasks from the targets table (columns cell_type, gene), then one top-N task per
@@ -37,7 +42,7 @@ def explain_tasks(targets, set_cell_types: list[str], top_n: int, per_gene: bool
     if per_gene:
         tasks += [ExplainTask(str(c), str(g)) for c, g in zip(targets["cell_type"], targets["gene"])]
     if per_cell_type:
-        tasks += [ExplainTask(str(c), f"{SET_PREFIX}{top_n}", "set") for c in set_cell_types]
+        tasks += [ExplainTask(str(c), set_target(top_n), "set") for c in set_cell_types]
     return list(dict.fromkeys(tasks))
 
 

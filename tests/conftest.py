@@ -1,7 +1,10 @@
-"""Shared fixtures: one simulated demo sample, generated once per test session."""
+"""Shared fixtures: one simulated demo sample and one demo workflow run, each made once per test session."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,29 @@ def require_shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared test data not available: {path}")
     return path
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
+    """Run the Snakemake CLI of the test interpreter in ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def copy_workflow(target: Path) -> Path:
+    """Copy what a user clones (workflow, package source, config, envs, resources) into ``target``."""
+    for item in ("Snakefile", "workflow", "src", "config", "envs", "resources"):
+        source = REPO / item
+        if source.is_dir():
+            shutil.copytree(source, target / item, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target / item)
+    return target
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """`snakemake --cores 2` on the default config, once per test session (tests that change it work on a copy)."""
+    root = copy_workflow(tmp_path_factory.mktemp("demo"))
+    result = snakemake(root, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-6000:]
+    return root

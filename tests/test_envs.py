@@ -83,3 +83,23 @@ def test_every_rule_names_a_conda_env():
             assert (smk.parent / env.group(1)).resolve().is_file(), f"{smk.name}: {env.group(1)} missing"
             checked += 1
     assert checked >= 20, checked  # the split found the rules
+
+
+def test_rule_scripts_import_the_package_without_installing_it():
+    """Snakemake copies env files into .snakemake/conda, where a relative ``pip -e`` path points
+    nowhere; so the envs install no local path, and the scripts find ``grids`` through the link in
+    their own directory (Snakemake puts a script's directory on ``sys.path``)."""
+    import subprocess
+    import sys
+
+    for path in ENV_FILES:
+        for dep in yaml.safe_load(path.read_text())["dependencies"]:
+            for line in dep.get("pip", []) if isinstance(dep, dict) else []:
+                assert not re.match(r"^(-e\s|\.|/)", line), f"{path.name}: local pip install {line!r}"
+    link = REPO / "workflow" / "scripts" / "grids"
+    assert link.is_symlink() and link.resolve() == (REPO / "src" / "grids").resolve()
+    # -S: no site-packages, so an installed grids cannot answer instead of the link.
+    found = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path.append(sys.argv[1]); import grids; "
+                            "print(grids.__file__)", str(link.parent)], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert str(link.parent) in found.stdout

@@ -59,12 +59,51 @@ def toy(tmp_path_factory):
     return _toy(tmp_path_factory.mktemp("explain"))
 
 
-def _run(toy, tmp_path, tasks, method="grids", **settings):
+def _run(toy, tmp_path, tasks, method="grids", resume=None, **settings):
     model, paired, gtf = toy
     options = {"L": [2, 4], "steps": 20, "k": 8, **settings}
     return run_explain_shard(model=str(model), paired=str(paired), gtf=str(gtf), tasks=tasks, method=method,
                              settings=options, mito_prefix="MT-", out_table=str(tmp_path / "shard.tsv"),
-                             out_meta=str(tmp_path / "shard.json"), progress=False)
+                             out_meta=str(tmp_path / "shard.json"), progress=False, resume=resume)
+
+
+def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path, monkeypatch, caplog):
+    import grids.explain.stage as stage
+
+    tasks = [ExplainTask("a", "G1"), ExplainTask("b", "G2"), ExplainTask("a", "top2", "set")]
+    straight = _run(toy, tmp_path / "straight", tasks)
+    record = tmp_path / "run" / "shard.partial.json"
+    real_target_genes = stage.target_genes
+    calls: list[str] = []
+
+    def interrupted_at_the_second_task(task, *args, **kwargs):
+        calls.append(task.stem)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second task runs
+        return real_target_genes(task, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "target_genes", interrupted_at_the_second_task)
+    with pytest.raises(KeyboardInterrupt):
+        _run(toy, tmp_path / "run", tasks, resume=str(record))
+    assert not (tmp_path / "run" / "shard.tsv").exists() and not (tmp_path / "run" / "shard.json").exists()
+    assert list(json.loads(record.read_text())["tasks"]) == ["a__G1"]
+
+    calls.clear()
+    monkeypatch.setattr(stage, "target_genes", lambda task, *a, **k: calls.append(task.stem) or real_target_genes(task, *a, **k))
+    with caplog.at_level("INFO", logger="grids.explain.stage"):
+        resumed = _run(toy, tmp_path / "run", tasks, resume=str(record))
+    assert calls == ["b__G2", "a__top2"], "the finished task was computed again"
+    assert "1 task(s) already done (a__G1)" in caplog.text
+    assert not record.exists(), "the record outlived the finished shard"
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), straight.drop(columns="seconds"))
+    assert (json.loads((tmp_path / "run" / "shard.json").read_text())
+            == json.loads((tmp_path / "straight" / "shard.json").read_text()))
+
+    # A record from other settings is not trusted: every task runs again.
+    record.write_text(json.dumps({"fingerprint": "other", "tasks": {"a__G1": {}}}))
+    calls.clear()
+    _run(toy, tmp_path / "run", tasks, resume=str(record))
+    assert calls == ["a__G1", "b__G2", "a__top2"]
 
 
 @pytest.mark.parametrize("method", ["grids", "random", "saliency", "smoothgrad", "fimap", "correlation", "sage", "lime"])

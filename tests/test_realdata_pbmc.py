@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import require_shared_data
-from test_workflow import copy_workflow, snakemake
+from conftest import copy_workflow, require_shared_data, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

@@ -5,39 +5,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
-    """Run the Snakemake CLI of the test interpreter in ``cwd``."""
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def copy_workflow(target: Path) -> Path:
-    """Copy what a user clones (workflow, config, envs, resources) into ``target``."""
-    for item in ("Snakefile", "workflow", "config", "envs", "resources"):
-        source = REPO / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / item)
-    return target
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> Path:
-    """`snakemake --cores 2` on the default config, once for this module."""
-    root = copy_workflow(tmp_path_factory.mktemp("demo"))
-    result = snakemake(root, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-6000:]
-    return root
 
 
 def test_lint_is_clean():

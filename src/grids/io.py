@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import tempfile
+from glob import escape as glob_escape
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def atomic_output(path: PathLike, *companions: str) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target)
     # Keep the real extension last: some writers (anndata, cooler) look at it.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
@@ -61,6 +63,18 @@ def atomic_output(path: PathLike, *companions: str) -> Iterator[Path]:
     finally:
         for leftover in (tmp, *(Path(f"{tmp}{s}") for s in companions)):
             leftover.unlink(missing_ok=True)
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Delete temporary files that a killed earlier writer of ``target`` left behind.
+
+    SIGKILL (the OOM killer, a node failure, ``scancel`` past its grace period) skips the
+    clean-up below. Snakemake never runs two jobs that write the same output, so any such
+    file beside the target is a leftover, not a concurrent writer.
+    """
+    for leftover in target.parent.glob(f".{glob_escape(target.name)}.*.tmp{glob_escape(target.suffix)}*"):
+        log.info("removing %s, left by an interrupted earlier run", leftover)
+        leftover.unlink(missing_ok=True)
 
 
 def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:

@@ -2,6 +2,9 @@
 # A one-node SLURM cluster on this machine, for tests/test_slurm.py (root only).
 #   tests/slurm/cluster.sh start   install slurm-wlm + munge if missing, configure, start, wait for idle
 #   tests/slurm/cluster.sh stop    stop slurmd, slurmctld and munged
+# While no controller runs, client commands wait MessageTimeout (10 s) for one. The Snakemake
+# SLURM plugin runs `scontrol show config` whenever snakemake starts, so after `stop` the
+# config says MessageTimeout=1: later local snakemake runs then start at once, not 9 s later.
 # No accounting daemon: status queries go through squeue (--slurm-status-command squeue).
 set -euo pipefail
 ACTION=${1:?usage: cluster.sh start|stop}
@@ -23,12 +26,20 @@ stop() {
     pkill -x "$daemon" 2>/dev/null || true
   done
   for _ in $(seq 20); do
-    running || return 0
+    running || { quiet_clients; return 0; }
     sleep 0.5
   done
   for daemon in $DAEMONS; do
     pkill -9 -x "$daemon" 2>/dev/null || true
   done
+  quiet_clients
+}
+
+quiet_clients() {
+  local conf=/etc/slurm/slurm.conf
+  if [ -f "$conf" ] && ! grep -q '^MessageTimeout=' "$conf"; then
+    echo "MessageTimeout=1" >> "$conf"
+  fi
 }
 
 start() {

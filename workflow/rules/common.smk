@@ -114,12 +114,13 @@ if not ATAC_FROM_FRAGMENTS and len(ATAC_MODES) > 1:
 
 
 def uses_gpu(device):
-    """Whether a torch job with this device setting will run on CUDA, so it can ask for a GPU."""
+    """Whether a torch job with this device setting will ask for a GPU: ``cuda``, or ``auto`` on a
+    node with an NVIDIA GPU. Probed without torch, so starting Snakemake stays fast."""
     if device != "auto":
         return device == "cuda"
-    import torch
+    from grids.gpus import visible_gpus
 
-    return torch.cuda.is_available()
+    return bool(visible_gpus())
 
 
 def surrogate_uses_gpu():

@@ -18,7 +18,10 @@ rule explain_shard:
         tasks=lambda wildcards: EXPLAIN_SHARDS[int(wildcards.shard)],
         settings=config["explain"],
         mito_prefix=config["genome"]["mito_prefix"],
-        device=lambda wildcards: "cuda" if wildcards.method in GPU_METHODS and uses_gpu(EXPLAIN["device"]) else "cpu",
+        device=lambda wildcards: EXPLAIN["device"] if wildcards.method in GPU_METHODS else "cpu",
+        # Finished tasks of an interrupted shard; a rerun redoes only the others (not an output,
+        # so Snakemake keeps it when it removes the outputs of a killed job).
+        resume="results/explain/{method}/shards/shard{shard}.partial.json",
     log:
         "logs/explain/{method}/shard{shard}.log",
     threads: 2

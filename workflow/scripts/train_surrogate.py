@@ -1,9 +1,11 @@
 """Snakemake adapter: train the surrogate, save model.pt, metrics.json and figures."""
 
+from grids.gpus import claimed_gpu
 from grids.surrogate.stage import run_train_surrogate
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+# One device per GPU job when several GPU jobs run at once (--resources gpu=N).
+with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):  # noqa: F821 (injected by Snakemake)
     run_train_surrogate(
         paired=snakemake.input.paired,  # noqa: F821
         targets=snakemake.input.targets,  # noqa: F821

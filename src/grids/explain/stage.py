@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import time
@@ -102,14 +103,22 @@ def run_explain_shard(
     out_meta: str,
     device: str = "cpu",
     progress: bool = True,
+    resume: str | None = None,
 ) -> pd.DataFrame:
-    """Run ``method`` for every task of the shard and every L; write one long table."""
-    from ..surrogate import load_paired, load_surrogate
+    """Run ``method`` for every task of the shard and every L; write one long table.
+
+    With ``resume`` (a JSON file beside the outputs), each finished task is recorded there, so
+    a shard that was interrupted (Ctrl-C, preemption, a killed node) redoes only its unfinished
+    tasks when rerun. Tasks are seeded independently, so a resumed shard equals an uninterrupted
+    one. The record is ignored when the model, data, method, settings or tasks changed, and is
+    removed once the shard's outputs are written.
+    """
+    from ..surrogate import load_paired, load_surrogate, resolve_device
     from . import baselines
     from .core import SubsetObjective
     from .search import GridsSettings, grids_search
 
-    saved = load_surrogate(model, device=device)
+    saved = load_surrogate(model, device=str(resolve_device(device, "explain.device")))
     data = load_paired(paired)
     saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
     tss = first_tss(gtf, data.peaks["chrom"].astype(str).unique())
@@ -120,7 +129,15 @@ def run_explain_shard(
     rows: list[dict] = []
     curves: dict[str, Any] = {}
     members: dict[str, list[str]] = {}
+    record = _ShardRecord(resume, _shard_fingerprint(model, paired, method, settings, tasks)) if resume else None
     for task in tasks:
+        if record is not None and task.stem in record.done:
+            finished = record.done[task.stem]
+            rows += finished["rows"]
+            curves.update(finished["curves"])
+            members[task.stem] = finished["members"]
+            continue
+        task_start = len(rows)
         if task.cell_type not in data.cell_types:
             raise ValueError(f"cell type {task.cell_type!r} is not in {paired} (it has: {', '.join(data.cell_types)})")
         code = data.cell_types.index(task.cell_type)
@@ -174,12 +191,59 @@ def run_explain_shard(
                 rows.append({**common, "train_loss": selection.train_loss, "rank": rank, "peak_index": int(peak),
                              "chrom": str(data.peaks["chrom"].iloc[peak]), "start": int(data.peaks["start"].iloc[peak]),
                              "end": int(data.peaks["end"].iloc[peak]), "score": float(score), "status": status})
+        if record is not None:
+            record.add(task.stem, rows[task_start:], {k: v for k, v in curves.items() if k.endswith(f"/{task.stem}")},
+                       members[task.stem])
     table = pd.DataFrame(rows, columns=SHARD_COLUMNS)
     with atomic_output(out_table) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     with atomic_output(out_meta) as tmp:
         tmp.write_text(json.dumps({"genes": members, "curves": curves}) + "\n")
+    if record is not None:
+        record.remove()
     return table
+
+
+def _shard_fingerprint(model: str, paired: str, method: str, settings: Mapping[str, Any],
+                       tasks: Sequence[ExplainTask]) -> str:
+    """What a resume record must match: the model's bytes, the paired file, the method, settings, tasks."""
+    digest = hashlib.sha256()
+    with open(model, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    stat = Path(paired).stat()
+    digest.update(json.dumps([str(Path(paired).resolve()), stat.st_size, stat.st_mtime_ns, method,
+                              dict(settings), [task.stem for task in tasks]], sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+class _ShardRecord:
+    """The finished tasks of an interrupted shard, kept in a JSON file written atomically after each task."""
+
+    def __init__(self, path: str, fingerprint: str) -> None:
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.done: dict[str, dict] = {}
+        if self.path.exists():
+            try:
+                saved = json.loads(self.path.read_text())
+            except (OSError, ValueError) as error:
+                log.warning("ignoring %s: %s", self.path, error)
+                return
+            if saved.get("fingerprint") == fingerprint:
+                self.done = saved["tasks"]
+                log.info("resuming from %s: %d task(s) already done (%s)", self.path, len(self.done),
+                         ", ".join(self.done))
+            else:
+                log.info("ignoring %s: it belongs to another model, data set or settings", self.path)
+
+    def add(self, stem: str, rows: list[dict], curves: dict[str, Any], members: list[str]) -> None:
+        self.done[stem] = {"rows": rows, "curves": curves, "members": members}
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "tasks": self.done}))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def read_shards(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]], dict]:

@@ -49,18 +49,18 @@ class TrainSettings:
     threads: int = 1
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` picks CUDA when available (logged); ``cuda`` without a GPU is an error."""
+def resolve_device(requested: str, setting: str = "surrogate.device") -> torch.device:
+    """``auto`` picks CUDA when available (logged); ``cuda`` without a GPU is an error naming ``setting``."""
     if requested == "cuda":
         if not torch.cuda.is_available():
-            raise TrainingError("surrogate.device is 'cuda' but torch sees no CUDA device "
+            raise TrainingError(f"{setting} is 'cuda' but torch sees no CUDA device "
                                 f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); use auto or cpu")
         return torch.device("cuda")
     if requested == "auto":
         if torch.cuda.is_available():
             log.info("device auto: using CUDA (%s)", torch.cuda.get_device_name(0))
             return torch.device("cuda")
-        log.info("device auto: no CUDA device, training on CPU")
+        log.info("device auto: no CUDA device, running on CPU")
     return torch.device("cpu")
 
 

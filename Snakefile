@@ -1,8 +1,15 @@
 # GRIDS: redundant cis-regulatory element sets from single-cell multiome data.
 # Thin entry point: the logic lives in the grids package (src/grids), the rules in workflow/rules.
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# The rules import the grids package of this checkout, so a Snakemake that runs every job in its
+# conda env (--sdm conda) needs no pip install of it; the jobs find it through workflow/scripts/grids.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 
 configfile: "config/config.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,12 @@ def copy_workflow(target: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """`snakemake --cores 2` on the default config, once per test session (tests that change it work on a copy)."""
+    """`snakemake --cores 2` on the default config, once per test session (tests that change it work on a copy).
+
+    GRIDS_TEST_DEMO_RUN names a finished run of the current code to reuse while iterating on tests.
+    """
+    if os.environ.get("GRIDS_TEST_DEMO_RUN"):
+        return Path(os.environ["GRIDS_TEST_DEMO_RUN"])
     root = copy_workflow(tmp_path_factory.mktemp("demo"))
     result = snakemake(root, "--cores", "2")
     assert result.returncode == 0, result.stderr[-6000:]

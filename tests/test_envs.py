@@ -69,20 +69,33 @@ def test_env_files_use_pinned_channels():
         assert env["channels"][0] == "conda-forge" and "nodefaults" in env["channels"], path.name
 
 
+def _job_rules():
+    """(file, rule name, source block) of every rule that runs a script or command."""
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=[ ]*(?:rule|use rule) )", smk.read_text()):
+            head = re.match(r"[ ]*(?:rule|use rule) (\w+)", block)
+            if head and re.search(r"\n[ ]+(script|shell|run):", block):
+                yield smk, head.group(1), block
+
+
 def test_every_rule_names_a_conda_env():
     """Each rule that runs a script or command has ``conda:`` with an existing env file."""
     checked = 0
-    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        blocks = re.split(r"\n(?=[ ]*(?:rule|use rule) )", smk.read_text())
-        for block in blocks:
-            head = re.match(r"[ ]*(?:rule|use rule) (\w+)", block)
-            if not head or not re.search(r"\n[ ]+(script|shell|run):", block):
-                continue
-            env = re.search(r'\n[ ]+conda:\n[ ]+"([^"]+)"', block)
-            assert env, f"{smk.name}: rule {head.group(1)} has no conda: env"
-            assert (smk.parent / env.group(1)).resolve().is_file(), f"{smk.name}: {env.group(1)} missing"
-            checked += 1
+    for smk, rule, block in _job_rules():
+        env = re.search(r'\n[ ]+conda:\n[ ]+"([^"]+)"', block)
+        assert env, f"{smk.name}: rule {rule} has no conda: env"
+        assert (smk.parent / env.group(1)).resolve().is_file(), f"{smk.name}: {env.group(1)} missing"
+        checked += 1
     assert checked >= 20, checked  # the split found the rules
+
+
+def test_every_rule_declares_memory_and_runtime():
+    """SLURM sizes each job from these; a rule without them would get the profile's blanket default."""
+    for smk, rule, block in _job_rules():
+        resources = re.search(r"\n[ ]+resources:\n((?:[ ]{8,}.*\n)+)", block)
+        assert resources, f"{smk.name}: rule {rule} declares no resources"
+        for name in ("mem_mb", "runtime"):
+            assert re.search(rf"^[ ]+{name}=", resources.group(1), re.M), f"{smk.name}: rule {rule} lacks {name}"
 
 
 def test_rule_scripts_import_the_package_without_installing_it():

@@ -74,6 +74,10 @@ rule evaluate_hit_ratio:
         soft_distance=EVALUATE["soft_hit_distance"],
     log:
         "logs/evaluate/hit_ratio.log",
+    resources:
+        # The GTF dominates the input; the shard tables are small.
+        mem_mb=lambda wildcards, input: 1500 + int(input.size_mb * 5),
+        runtime=15,
     conda:
         "../../envs/torch.yaml"
     script:
@@ -157,6 +161,9 @@ rule evaluate_tracks:
         resolution=config["hic"]["resolution"],
     log:
         "logs/evaluate/tracks.log",
+    resources:
+        mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 2),
+        runtime=10 + 2 * len(track_figure_files()),
     conda:
         "../../envs/torch.yaml"
     script:

@@ -48,6 +48,9 @@ rule explain_tracks:
         out_dir=lambda wildcards, output: output[0].rsplit("/", 2)[0],
     log:
         "logs/explain/{method}/tracks.log",
+    resources:
+        mem_mb=lambda wildcards, input: 1000 + int(input.size_mb * 5),
+        runtime=10 + len(explain_keys()) // 100,
     wildcard_constraints:
         method="|".join(m for m in config["explain"]["methods"] if m != "grids") or "none",
     conda:

@@ -72,14 +72,15 @@ def test_a_claim_is_released_when_the_job_dies(tmp_path, monkeypatch):
         assert device == "0"
 
 
-def test_single_gpu_and_slurm_jobs_claim_nothing(tmp_path, monkeypatch):
+def test_slurm_and_cpu_jobs_claim_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
-    with claimed_gpu(True, tmp_path) as device:
-        assert device == "3" and not list(tmp_path.iterdir())
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    with claimed_gpu(True, tmp_path) as device:  # a single GPU is claimed too: jobs queue for it
+        assert device == "3" and [p.name for p in tmp_path.iterdir()] == ["gpu3.lock"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     with claimed_gpu(True, tmp_path):
-        assert not list(tmp_path.iterdir())
+        assert [p.name for p in tmp_path.iterdir()] == ["gpu3.lock"]  # nothing new
     with claimed_gpu(False, tmp_path) as device:
         assert device is None
 

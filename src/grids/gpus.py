@@ -1,4 +1,4 @@
-"""GPUs for workflow jobs: how many a node has, and one device per job on multi-GPU workstations.
+"""GPUs for workflow jobs: which a node has, and one device per job on a workstation.
 
 Snakemake's ``--resources gpu=N`` caps how many GPU jobs run at once, but it does not say
 which device each job gets: without help every job would open ``cuda:0``. A job that asks
@@ -57,12 +57,12 @@ def claimed_gpu(wants_gpu: bool, lock_dir: str | os.PathLike | None = None,
                 poll_seconds: float = 5.0) -> Iterator[str | None]:
     """Hold one visible GPU for the duration of a job; yields its id (None: no claim needed).
 
-    Must run before the job initialises CUDA. With one visible device (or under SLURM) there
-    is nothing to share and nothing is locked. When every device is held by other jobs (more
-    GPU jobs than devices, e.g. ``--resources gpu=4`` on a 2-GPU machine), it waits.
+    Must run before the job initialises CUDA. Under SLURM the allocation is the job's own and
+    nothing is locked. When every device is held by other jobs (more GPU jobs than devices: no
+    ``--resources gpu=N``, or N above the device count), it waits for one.
     """
     devices = visible_gpus() if wants_gpu else []
-    if len(devices) <= 1 or "SLURM_JOB_ID" in os.environ:
+    if not devices or "SLURM_JOB_ID" in os.environ:
         yield devices[0] if devices else None
         return
     directory = Path(lock_dir) if lock_dir is not None else _default_lock_dir()

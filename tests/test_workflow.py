@@ -332,7 +332,7 @@ def slurm_cluster():
     subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
 
 
-def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path):
+def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path, capsys):
     """Issue 9: the SLURM profile submits every job with sbatch on a real (one-node) cluster, and
     the outputs equal those of the local `--cores 2` run of the same config."""
     import json
@@ -347,7 +347,8 @@ def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", output)
-    print("sbatch job ids:", " ".join(job_ids))
+    with capsys.disabled():  # into the CI log, past pytest's capture
+        print(f"\nsbatch job ids ({len(job_ids)}): {' '.join(job_ids)}")
     assert len(job_ids) >= 15, output[-3000:]
     logs = list((root / "logs" / "slurm").rglob("*.log"))
     assert {p.stem for p in logs} >= set(job_ids), sorted(p.stem for p in logs)

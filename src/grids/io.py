@@ -12,8 +12,8 @@ import io
 import logging
 import os
 import tempfile
-from glob import escape as glob_escape
 from collections.abc import Iterator, Sequence
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np

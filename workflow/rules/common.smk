@@ -123,8 +123,9 @@ def uses_gpu(device):
     return bool(visible_gpus())
 
 
-def surrogate_uses_gpu():
-    return uses_gpu(config["surrogate"]["device"])
+# Probed once per run, not once per job: with device auto the probe may run nvidia-smi.
+SURROGATE_USES_GPU = uses_gpu(config["surrogate"]["device"])
+EXPLAIN_USES_GPU = uses_gpu(config["explain"]["device"])
 
 
 EXPLAIN = config["explain"]
@@ -138,6 +139,11 @@ EXPLAIN_TASKS = explain_tasks(
 EXPLAIN_SHARDS = shard_tasks(EXPLAIN_TASKS, EXPLAIN["shard_size"])
 # Methods that run the surrogate many times and gain from a GPU.
 GPU_METHODS = {"grids", "saliency", "smoothgrad", "fimap", "sage", "lime"}
+
+
+def explain_gpus(wildcards):
+    """GPUs an explain shard asks Snakemake for: one for the GPU methods when explain.device uses CUDA."""
+    return int(wildcards.method in GPU_METHODS and EXPLAIN_USES_GPU)
 
 
 def explain_keys():

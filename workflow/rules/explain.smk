@@ -26,7 +26,7 @@ rule explain_shard:
         "logs/explain/{method}/shard{shard}.log",
     threads: 2
     resources:
-        gpu=lambda wildcards: int(wildcards.method in GPU_METHODS and uses_gpu(EXPLAIN["device"])),
+        gpu=explain_gpus,
         mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 20),
         runtime=lambda wildcards: 20 + 5 * config["explain"]["shard_size"],
     conda:

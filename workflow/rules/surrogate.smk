@@ -20,7 +20,7 @@ rule train_surrogate:
         "logs/surrogate/train.log",
     threads: 2
     resources:
-        gpu=1 if surrogate_uses_gpu() else 0,
+        gpu=int(SURROGATE_USES_GPU),
         mem_mb=lambda wildcards, input: 3000 + int(input.size_mb * 30),
         runtime=lambda wildcards, input: 30 + int(input.size_mb),
     conda:

@@ -25,6 +25,7 @@ include: "workflow/rules/rna.smk"
 include: "workflow/rules/surrogate.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/redundancy.smk"
 
 
 rule all:
@@ -36,4 +37,5 @@ rule all:
         "results/surrogate/model.pt",
         [explain_files(method) for method in config["explain"]["methods"]],
         evaluate_files(),
+        redundancy_files(),
     default_target: True

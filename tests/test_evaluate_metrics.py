@@ -119,6 +119,8 @@ def test_expression_drop_gene_and_set_targets_match_hand_computation():
     assert (gene["n_genes"], gene["n_cells"], gene["n_peaks"], gene["status"]) == (1, 2, 1, "ok")
     assert gene["avg_delta"] == pytest.approx(-1.0)
     assert gene["rel_delta_pct"] == pytest.approx(-100 / 3)
+    # Off target: g1 natural [4, 1] -> [0, 1] (-80 %); g2 is never expressed and left out.
+    assert gene["off_target_pct"] == pytest.approx(-80.0)
     st = drops.iloc[1]
     # g0: [3, 3] -> [2, 0]; g1: [4, 1] -> [4, 0]: deltas [[-1, 0], [-3, -1]].
     assert (st["kind"], st["n_genes"], st["n_cells"], st["n_peaks"]) == ("set", 2, 2, 2)
@@ -139,7 +141,7 @@ def test_expression_drop_not_run_row_keeps_status_and_nan():
     row = row.iloc[0]
     assert row["status"] == "not run: fewer candidate peaks than L"
     assert row["n_peaks"] == 0 and row["n_cells"] == 2
-    assert np.isnan(row["avg_delta"]) and np.isnan(row["rel_delta_pct"])
+    assert np.isnan(row["avg_delta"]) and np.isnan(row["rel_delta_pct"]) and np.isnan(row["off_target_pct"])
 
 
 def test_expression_drop_uses_only_own_cell_type_cells():
@@ -165,7 +167,7 @@ def _drops_frame(rows: list[tuple]) -> pd.DataFrame:
     """A drops table from (method, L, cell_type, target, kind, avg, rel, status)."""
     frame = pd.DataFrame(rows, columns=["method", "L", "cell_type", "target", "kind", "avg_delta",
                                         "rel_delta_pct", "status"])
-    return frame.assign(n_genes=1, n_cells=10, n_peaks=1)[DROP_COLUMNS]
+    return frame.assign(n_genes=1, n_cells=10, n_peaks=1, off_target_pct=0.0)[DROP_COLUMNS]
 
 
 def test_wide_table_rows_columns_and_average():
@@ -182,8 +184,8 @@ def test_wide_table_rows_columns_and_average():
         ("random", 2, "A", "t1", "gene", -3.0, -30.0, "ok"),
     ])
     table = wide_table(drops, "gene")
-    assert list(table.columns) == ["L", "cell_type", "grids avg_delta", "grids rel_delta_pct",
-                                   "random avg_delta", "random rel_delta_pct"]
+    assert list(table.columns) == ["L", "cell_type", "grids avg_delta", "grids rel_delta_pct", "grids off_target_pct",
+                                   "random avg_delta", "random rel_delta_pct", "random off_target_pct"]
     at1 = table[table["L"] == 1].set_index("cell_type")
     assert list(at1.index) == ["A", "B", "Avg."]
     assert at1.loc["A", "grids avg_delta"] == pytest.approx(-3.0)

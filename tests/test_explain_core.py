@@ -16,19 +16,35 @@ from grids.surrogate.model import Surrogate, SurrogateConfig
 SIZES = [7, 5, 8]
 
 
-def _model(n_genes: int = 6, seed: int = 0, links: int = 12) -> Surrogate:
+def _model(n_genes: int = 6, seed: int = 0, links: int = 12, cis_units: int = 0) -> Surrogate:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_peaks = sum(SIZES)
     pairs = rng.choice(n_peaks * n_genes, size=links, replace=False)
     peak, gene = pairs // n_genes, pairs % n_genes
     model = Surrogate(SurrogateConfig(n_peaks=n_peaks, n_genes=n_genes, chrom_sizes=SIZES, n_cell_types=1,
-                                      n_cis_links=links, rna_hidden=[8, 8]))
+                                      n_cis_links=links, rna_hidden=[8, 8], cis_units=cis_units))
     model.set_cis_links(peak, gene, weight=rng.normal(0.5, 0.3, links), bias=rng.normal(size=n_genes))
     with torch.no_grad():
         model.gene_mean.copy_(torch.from_numpy(rng.uniform(1.0, 2.0, n_genes)))
         model.gene_scale.copy_(torch.from_numpy(rng.uniform(0.2, 0.5, n_genes)))
+        # Saturating units spread over their bend, so gains and swaps cross the nonlinearity.
+        model.cis_unit_weight.copy_(torch.from_numpy(rng.uniform(0.2, 1.2, (links, cis_units))))
+        model.cis_unit_bias.copy_(torch.from_numpy(rng.uniform(-0.5, 0.3, (n_genes, cis_units))))
+        model.cis_unit_out.copy_(torch.from_numpy(rng.normal(0.8, 0.4, (n_genes, cis_units))))
     return model.double().eval()
+
+
+def _dense_cis(model: Surrogate, z: torch.Tensor) -> torch.Tensor:
+    """The cis path's contribution through dense peaks x genes matrices, one per sum."""
+    peak, gene = model.cis_links()
+    weights = model.cis_link_weights()
+    state = []
+    for u in range(model.config.cis_state_width):
+        W = torch.zeros(model.config.n_peaks, model.config.n_genes, dtype=z.dtype)
+        W = W.index_put((peak, gene), weights[:, u])
+        state.append(z @ W)
+    return model.cis_from_state(torch.stack(state, -1))
 
 
 def _cells(n_cells: int, seed: int, density: float = 0.5) -> sp.csr_matrix:
@@ -40,19 +56,17 @@ def _dense_loss(model: Surrogate, z: torch.Tensor, baseline: torch.Tensor, genes
     """The objective through the dense embedding layout: E[j, 0] + z_j (E[j, 1] - E[j, 0])."""
     emb = model.embed_closed.unsqueeze(0) + z.unsqueeze(-1) * model.embedding_delta.unsqueeze(0)
     pooled = torch.zeros(z.shape[0], len(SIZES), model.config.d_h, dtype=z.dtype).index_add(1, model.chrom_of_peak, emb)
-    peak, gene = model.cis_links()
-    W = torch.zeros(model.config.n_peaks, model.config.n_genes, dtype=z.dtype)
-    W[peak, gene] = model.cis_weight
-    predicted = model.genes_from_pooled(pooled, z @ W + model.cis_bias).clamp_min(0.0)
+    predicted = model.genes_from_pooled(pooled, _dense_cis(model, z)).clamp_min(0.0)
     ratio = predicted / baseline
     other = [g for g in range(model.config.n_genes) if g not in genes]
     per_cell = ratio[:, genes].square().sum(1) + beta / len(other) * (ratio[:, other] - 1).square().sum(1)
     return per_cell.mean()
 
 
+@pytest.mark.parametrize("cis_units", [0, 2])
 @pytest.mark.parametrize("beta", [0.0, 0.7])
-def test_fast_gains_equal_autograd_through_the_dense_embedding(beta):
-    model = _model()
+def test_fast_gains_equal_autograd_through_the_dense_embedding(beta, cis_units):
+    model = _model(cis_units=cis_units)
     objective = SubsetObjective(model, np.array([1, 4]), beta=beta)
     X = _cells(9, seed=1)
     cells = objective.cells(X)
@@ -74,14 +88,12 @@ def test_fast_gains_equal_autograd_through_the_dense_embedding(beta):
 def _dense_loss_baseline(model: Surrogate, x: torch.Tensor) -> torch.Tensor:
     emb = model.embed_closed.unsqueeze(0) + x.unsqueeze(-1) * model.embedding_delta.unsqueeze(0)
     pooled = torch.zeros(x.shape[0], len(SIZES), model.config.d_h, dtype=x.dtype).index_add(1, model.chrom_of_peak, emb)
-    peak, gene = model.cis_links()
-    W = torch.zeros(model.config.n_peaks, model.config.n_genes, dtype=x.dtype)
-    W[peak, gene] = model.cis_weight
-    return model.genes_from_pooled(pooled, x @ W + model.cis_bias).clamp_min(BASELINE_FLOOR).detach()
+    return model.genes_from_pooled(pooled, _dense_cis(model, x)).clamp_min(BASELINE_FLOOR).detach()
 
 
-def test_swap_losses_are_exact_and_a_step_never_increases_the_batch_objective():
-    model = _model(seed=3)
+@pytest.mark.parametrize("cis_units", [0, 2])
+def test_swap_losses_are_exact_and_a_step_never_increases_the_batch_objective(cis_units):
+    model = _model(seed=3, cis_units=cis_units)
     objective = SubsetObjective(model, np.array([0]), beta=0.2)
     cells = objective.cells(_cells(11, seed=4))
     subset = np.array([1, 6, 12])
@@ -121,20 +133,70 @@ def test_L_larger_than_the_open_peaks_is_an_error():
         grids_search(objective, cells, GridsSettings(L=3))
 
 
+@pytest.mark.parametrize("cis_units", [0, 2])
 @pytest.mark.parametrize("beta", [0.0, 0.5])
-def test_weighted_removal_equals_the_models_cis_term(beta):
-    model = _model(seed=5)
+def test_weighted_removal_equals_the_models_cis_term(beta, cis_units):
+    model = _model(seed=5, cis_units=cis_units)
     objective = SubsetObjective(model, np.array([2, 3]), beta=beta)
     cells = objective.cells(_cells(6, seed=8))
     entry = torch.rand(cells.batch.peaks.numel(), dtype=torch.float64)
     pooled, cis = objective.weighted_removal(cells, entry)
     amounts = torch.zeros(6, sum(SIZES), dtype=torch.float64)
     amounts[cells.batch.cells, cells.batch.peaks] = entry  # each open entry's removal amount
+    output = torch.as_tensor(objective.output)
+    # The removed amount of every cis sum, gene-major: what weighted_removal must take away.
     peak, gene = model.cis_links()
-    W = torch.zeros(sum(SIZES), model.config.n_genes, dtype=torch.float64)
-    W[peak, gene] = model.cis_weight.detach()
-    expected = (amounts @ W)[:, torch.as_tensor(objective.output)]
-    assert torch.allclose(cis, expected, atol=1e-12)
+    width = model.config.cis_state_width
+    with torch.no_grad():
+        removed = torch.stack([amounts @ torch.zeros(sum(SIZES), model.config.n_genes, dtype=torch.float64).index_put(
+            (peak, gene), model.cis_link_weights()[:, u]) for u in range(width)], -1)
+    assert torch.allclose(cis, removed[:, output].reshape(6, -1), atol=1e-12)
     assert torch.allclose(pooled, model.open_sums(cells.batch, entry))
-    # and the unperturbed cis term of the cells is the model's
-    assert torch.allclose(cells.cis, model.cis(cells.batch)[:, torch.as_tensor(objective.output)], atol=1e-12)
+    # and the unperturbed cis state of the cells is the model's
+    assert torch.allclose(cells.cis, model.cis_state(cells.batch)[:, output].reshape(6, -1).detach(), atol=1e-12)
+    assert torch.allclose(model.cis_from_state(cells.cis.view(6, len(output), width), objective.decode_genes),
+                          model.cis(cells.batch)[:, output].detach(), atol=1e-12)
+
+
+def _or_pair_model() -> tuple[Surrogate, sp.csr_matrix]:
+    """Gene 0 = 0.5 + 0.3 x2 + 0.3 x3 + 2 OR(x0, x1), the deep path silenced; x0 and x1 open
+    together (the case the paper's single swaps cannot see: closing one member changes nothing)."""
+    n_peaks = sum(SIZES)
+    peak, gene = np.array([0, 1, 2, 3]), np.zeros(4, np.int64)
+    model = Surrogate(SurrogateConfig(n_peaks=n_peaks, n_genes=2, chrom_sizes=SIZES, n_cell_types=1, n_cis_links=4,
+                                      rna_hidden=[8, 8], cis_units=1))
+    model.set_cis_links(peak, gene, weight=np.array([0.0, 0.0, 0.3, 0.3]), bias=np.array([0.5, 1.0]))
+    with torch.no_grad():
+        last = model.rna_decoder[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+        model.gene_mean.zero_()
+        model.gene_scale.fill_(1.0)
+        model.cis_unit_weight.copy_(torch.tensor([[1.5], [1.5], [0.0], [0.0]]))
+        model.cis_unit_bias.fill_(-0.25)
+        model.cis_unit_out.copy_(torch.tensor([[2.0], [0.0]]))
+    rng = np.random.default_rng(0)
+    X = (rng.random((120, n_peaks)) < 0.5).astype(np.float64)
+    X[:, 1] = X[:, 0]
+    return model.double().eval(), sp.csr_matrix(X)
+
+
+def test_pair_moves_find_an_or_pair_that_single_swaps_miss():
+    from grids.explain.search import sufficiency_scores
+
+    model, X = _or_pair_model()
+    objective = SubsetObjective(model, np.array([0]))
+    train, validation = objective.cells(X[:80]), objective.cells(X[80:])
+    window = np.arange(6)
+    base = dict(L=2, k=8, steps=60, batch_size=64, seed=0)
+    single = grids_search(objective, train, GridsSettings(**base, moves="single"), validation=validation, window=window)
+    pairs = grids_search(objective, train, GridsSettings(**base, moves="pairs"), validation=validation, window=window)
+    assert sorted(single.peaks.tolist()) == [2, 3]  # saliency's start, and no single swap helps
+    assert sorted(pairs.peaks.tolist()) == [0, 1]
+    assert pairs.train_loss < single.train_loss
+    assert "pair" in pairs.curve["move"]
+    # Sufficiency ranks the OR members first: either keeps the gene on when the window is closed.
+    scores = sufficiency_scores(objective, train, window)
+    assert set(window[np.argsort(-scores)[:2]]) == {0, 1}
+    # Validation never rises along the search.
+    assert (np.diff(pairs.curve["validation"]) <= 1e-12).all()

@@ -272,3 +272,48 @@ def test_decoding_a_gene_subset_equals_slicing_all_genes():
     with torch.no_grad():
         assert torch.allclose(model.genes_from_pooled(pooled, cis[:, genes], genes),
                               model.genes_from_pooled(pooled, cis)[:, genes], atol=1e-6)
+
+
+def _logic_data(n_cells: int = 1200, seed: int = 0) -> tuple[PairedData, np.ndarray, np.ndarray]:
+    """Cells with peaks 0..7 open independently at 50 %: gene 0 is on when peak 0 OR 1 is open,
+    gene 1 adds peaks 2 and 3, gene 2 needs peaks 4 AND 5; plus noise. Gene g links peaks 0..7."""
+    rng = np.random.default_rng(seed)
+    n_peaks = 8
+    X = (rng.random((n_cells, n_peaks)) < 0.5).astype(np.float32)
+    rna = np.stack([2.0 * np.maximum(X[:, 0], X[:, 1]), 1.0 * X[:, 2] + 1.0 * X[:, 3],
+                    2.0 * X[:, 4] * X[:, 5]], 1) + rng.normal(0, 0.4, (n_cells, 3))
+    split = np.array(["train"] * int(0.7 * n_cells) + ["val"] * int(0.15 * n_cells)
+                     + ["test"] * (n_cells - int(0.7 * n_cells) - int(0.15 * n_cells)))
+    peaks = pd.DataFrame({"chrom": "chr1", "start": np.arange(n_peaks) * 1000, "end": np.arange(n_peaks) * 1000 + 500})
+    data = PairedData(atac=sp.csr_matrix(X), rna=rna.astype(np.float32), cell_type=np.zeros(n_cells, np.int64),
+                      cell_types=["a"], split=split, peaks=peaks, genes=["or", "add", "and"],
+                      cells=[f"c{i}" for i in range(n_cells)], umap=None)
+    peak, gene = np.tile(np.arange(n_peaks), 3), np.repeat(np.arange(3), n_peaks)
+    return data, peak, gene
+
+
+def test_group_units_find_or_and_pairs_and_leave_additive_genes_linear():
+    """The cis path's unit search (grids.surrogate.cis) finds the planted OR and AND pairs, and
+    the fitted surrogate saturates: closing one OR member costs little, closing both a lot."""
+    from grids.surrogate import fit_cis_ridge
+    from grids.surrogate.cis import fit_group_units
+
+    data, peak, gene = _logic_data()
+    train, val = data.rows("train"), data.rows("val")
+    model = Surrogate(SurrogateConfig(n_peaks=8, n_genes=3, chrom_sizes=[8], n_cell_types=1, n_cis_links=len(peak),
+                                      cis_units=2)).eval()
+    residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
+    ridge = fit_cis_ridge(data, peak, gene, residual, np.zeros_like(residual_val), data.rna[val])
+    info = fit_group_units(model, data, peak, gene, ridge, residual, residual_val)
+    found = {(u["gene"], tuple(sorted(u["peaks"]))) for u in info["units"]}
+    assert ("or", (0, 1)) in found and ("and", (4, 5)) in found
+    assert not any(g == "add" for g, _ in found)  # additive: the ridge alone explains it
+    with torch.no_grad():
+        cis = lambda rows: model.cis(csr_to_batch(sp.csr_matrix(rows), np.zeros(8, np.int64), 1)).numpy()  # noqa: E731
+        states = np.zeros((4, 8), np.float32)
+        states[[1, 3], 0] = 1  # x0 open
+        states[[2, 3], 1] = 1  # x1 open
+        or_gene = cis(states)[:, 0]
+    none, only_0, only_1, both = or_gene
+    assert both - none == pytest.approx(2.0, abs=0.3)
+    assert abs(both - only_0) < 0.3 and abs(both - only_1) < 0.3  # either member keeps it on

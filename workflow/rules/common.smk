@@ -138,7 +138,7 @@ EXPLAIN_TASKS = explain_tasks(
 )
 EXPLAIN_SHARDS = shard_tasks(EXPLAIN_TASKS, EXPLAIN["shard_size"])
 # Methods that run the surrogate many times and gain from a GPU.
-GPU_METHODS = {"grids", "saliency", "smoothgrad", "fimap", "sage", "lime"}
+GPU_METHODS = {"grids", "grids_cis", "saliency", "smoothgrad", "fimap", "sage", "lime"}
 
 
 def explain_gpus(wildcards):
@@ -184,5 +184,34 @@ def evaluate_files():
     if any(task.kind == "set" for task in EXPLAIN_TASKS):
         files.append("results/evaluate/cross_celltype.tsv")
     if config["evaluate"]["truth"]:
-        files.append("results/evaluate/ground_truth.tsv")
+        files += ["results/evaluate/ground_truth.tsv", "results/evaluate/redundancy_summary.tsv",
+                  "results/evaluate/redundancy_calls.tsv"]
     return files
+
+
+# ---- Redundancy maps (DESIGN §5b) -----------------------------------------------------------
+REDUNDANCY = config["redundancy"]
+_UNMAPPABLE = [m for m in REDUNDANCY["methods"] if m not in EXPLAIN["methods"]]
+if _UNMAPPABLE:
+    raise WorkflowError(
+        f"config key redundancy.methods: {', '.join(_UNMAPPABLE)} not in explain.methods "
+        f"({', '.join(EXPLAIN['methods'])}); a method is mapped from its explain selections"
+    )
+
+
+def redundancy_methods():
+    """Methods whose selections are mapped (redundancy.methods)."""
+    return list(REDUNDANCY["methods"])
+
+
+def redundancy_map_files(method=None, suffix=".tsv"):
+    """``results/redundancy/{method}/L{L}/{cell_type}__{target}{suffix}`` of every selection of
+    ``method`` (may be the ``{method}`` wildcard), or of every mapped method when None."""
+    methods = [method] if method else redundancy_methods()
+    return [f"results/redundancy/{m}/{key}{suffix}" for m in methods for key in explain_keys()]
+
+
+def redundancy_files():
+    """For the all target: the summary and every mapped method's tables, BEDPEs and figures."""
+    maps = [path for suffix in (".tsv", ".bedpe", ".png") for path in redundancy_map_files(suffix=suffix)]
+    return ["results/redundancy/summary.tsv", "results/redundancy/summary.png", *maps]

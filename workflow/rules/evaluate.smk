@@ -124,6 +124,8 @@ rule evaluate_ground_truth:
                      category="7. Ground truth", labels={"result": "precision and recall (table)"}),
         redundancy=report("results/evaluate/redundancy.tsv", caption="../report/redundancy.rst",
                           category="7. Ground truth", labels={"result": "redundancy check (table)"}),
+        redundancy_summary=report("results/evaluate/redundancy_summary.tsv", caption="../report/redundancy.rst",
+                                  category="7. Ground truth", labels={"result": "redundancy check per logic (table)"}),
         figure=report("results/evaluate/ground_truth.png", caption="../report/ground_truth.rst",
                       category="7. Ground truth", labels={"result": "recall and precision (figure)"}),
         redundancy_figure=report("results/evaluate/redundancy.png", caption="../report/redundancy.rst",
@@ -139,6 +141,40 @@ rule evaluate_ground_truth:
         "../../envs/torch.yaml"
     script:
         "../scripts/evaluate_ground_truth.py"
+
+
+# Called redundant pairs (results/redundancy, DESIGN §5b) and OR-group recovery by every
+# explain method, against the planted truth. The maps and methods come from the redundancy
+# helpers in common.smk (REDUNDANCY, redundancy_map_files), looked up only when this rule is
+# asked for, so the workflow parses whichever lands first.
+rule evaluate_redundancy_calls:
+    input:
+        paired="results/multiome/paired.h5mu",
+        tables=all_shard_files(".tsv"),
+        metas=all_shard_files(".json"),
+        truth=EVALUATE["truth"] or "evaluate.truth-is-not-set",
+        maps=lambda wildcards: [path for method in REDUNDANCY["methods"]
+                                for path in redundancy_map_files(method, ".tsv")],
+    output:
+        calls=report("results/evaluate/redundancy_calls.tsv", caption="../report/redundancy_calls.rst",
+                     category="7. Ground truth", labels={"result": "redundant pair calls (table)"}),
+        recovery=report("results/evaluate/group_recovery.tsv", caption="../report/redundancy_calls.rst",
+                        category="7. Ground truth", labels={"result": "OR-group recovery (table)"}),
+        figure=report("results/evaluate/redundancy_calls.png", caption="../report/redundancy_calls.rst",
+                      category="7. Ground truth", labels={"result": "redundant pair calls (figure)"}),
+    params:
+        methods=lambda wildcards: list(REDUNDANCY["methods"]),
+        split=EVALUATE["split"],
+        min_cells=EVALUATE.get("redundancy_min_cells", 10),
+    log:
+        "logs/evaluate/redundancy_calls.log",
+    resources:
+        mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 10),
+        runtime=20,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_redundancy_calls.py"
 
 
 rule evaluate_tracks:

@@ -15,4 +15,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         out_redundancy=snakemake.output.redundancy,  # noqa: F821
         out_figure=snakemake.output.figure,  # noqa: F821
         out_redundancy_figure=snakemake.output.redundancy_figure,  # noqa: F821
+        out_redundancy_summary=snakemake.output.redundancy_summary,  # noqa: F821
     )

@@ -15,12 +15,12 @@ import scipy.sparse as sp
 
 from .selections import KEY, peak_sets, selection_keys
 
-__all__ = ["remove_peaks", "drop_summary", "CellTypePredictions", "expression_drop", "wide_table", "paired_tests",
+__all__ = ["remove_peaks", "drop_summary", "off_target_change", "CellTypePredictions", "expression_drop", "wide_table", "paired_tests",
            "DROP_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
-DROP_COLUMNS = [*KEY, "kind", "n_genes", "n_cells", "n_peaks", "avg_delta", "rel_delta_pct", "status"]
+DROP_COLUMNS = [*KEY, "kind", "n_genes", "n_cells", "n_peaks", "avg_delta", "rel_delta_pct", "off_target_pct", "status"]
 Predict = Callable[[sp.csr_matrix], np.ndarray]  # cells x peaks -> cells x genes, log-normalised
 
 
@@ -74,10 +74,24 @@ def drop_summary(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
     return float(delta.mean()), float(np.nanmean(rel) * 100) if np.isfinite(rel).any() else float("nan")
 
 
+def off_target_change(before: np.ndarray, after: np.ndarray, target_columns: Sequence[int]) -> float:
+    """The side effect of a removal (the paper's beta term, as a figure): the median over the
+    non-target genes of each gene's Rel Δ % (change of the cell mean on the natural scale);
+    genes the surrogate puts at 0 are left out."""
+    others = np.setdiff1d(np.arange(before.shape[1]), np.asarray(target_columns, dtype=np.int64))
+    if len(others) == 0:
+        return float("nan")
+    b = np.expm1(before[:, others].astype(np.float64)).mean(0)
+    a = np.expm1(after[:, others].astype(np.float64)).mean(0)
+    rel = np.divide(a - b, b, out=np.full(b.shape, np.nan), where=b > 0)
+    return float(np.nanmedian(rel) * 100) if np.isfinite(rel).any() else float("nan")
+
+
 def expression_drop(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, genes: Sequence[str],
                     selections: pd.DataFrame, members: Mapping[str, Sequence[str]], *,
                     stem: Callable[[str, str], str]) -> pd.DataFrame:
-    """Avg Δ and Rel Δ of every selection on the given cells of its own cell type.
+    """Avg Δ and Rel Δ of every selection on the given cells of its own cell type, and its
+    off-target effect (:func:`off_target_change`).
 
     ``X``/``cell_type`` are the evaluation cells (e.g. the test split); ``members`` maps a target's
     file stem to its genes; a selection whose cell type has no cells here is an error.
@@ -96,29 +110,35 @@ def expression_drop(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, g
                   "kind": key.kind, "n_genes": len(target_genes), "n_cells": n_cells}
         peaks = sets[(key.method, key.L, key.cell_type, key.target)]
         if key.status != "ok":
-            rows.append({**common, "n_peaks": 0, "avg_delta": np.nan, "rel_delta_pct": np.nan, "status": key.status})
+            rows.append({**common, "n_peaks": 0, "avg_delta": np.nan, "rel_delta_pct": np.nan,
+                         "off_target_pct": np.nan, "status": key.status})
             continue
-        avg, rel = drop_summary(by_type.before(key.cell_type)[:, target_genes],
-                                by_type.after(key.cell_type, peaks)[:, target_genes])
-        rows.append({**common, "n_peaks": len(peaks), "avg_delta": avg, "rel_delta_pct": rel, "status": "ok"})
+        before, after = by_type.before(key.cell_type), by_type.after(key.cell_type, peaks)
+        avg, rel = drop_summary(before[:, target_genes], after[:, target_genes])
+        rows.append({**common, "n_peaks": len(peaks), "avg_delta": avg, "rel_delta_pct": rel,
+                     "off_target_pct": off_target_change(before, after, target_genes), "status": "ok"})
     return pd.DataFrame(rows, columns=DROP_COLUMNS)
+
+
+WIDE_METRICS = ("avg_delta", "rel_delta_pct", "off_target_pct")
 
 
 def wide_table(drops: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Paper-style table for one target kind: rows (L, cell type) plus an 'Avg.' row per L,
-    columns ``{method} avg_delta`` and ``{method} rel_delta_pct`` (means over the type's targets)."""
+    columns ``{method} avg_delta``, ``{method} rel_delta_pct`` and ``{method} off_target_pct`` (means
+    over the type's targets)."""
     part = drops[(drops["kind"] == kind) & (drops["status"] == "ok")]
     if part.empty:
         return pd.DataFrame(columns=["L", "cell_type"])
     methods = list(dict.fromkeys(drops["method"]))
     blocks = []
     for L, at_L in part.groupby("L", sort=True):
-        means = at_L.groupby(["cell_type", "method"], sort=False)[["avg_delta", "rel_delta_pct"]].mean()
+        means = at_L.groupby(["cell_type", "method"], sort=False)[list(WIDE_METRICS)].mean()
         table = means.unstack("method")
-        table = table.reindex(columns=pd.MultiIndex.from_product([["avg_delta", "rel_delta_pct"], methods]))
+        table = table.reindex(columns=pd.MultiIndex.from_product([list(WIDE_METRICS), methods]))
         table.loc["Avg."] = table.mean(0)
         table.columns = [f"{method} {metric}" for metric, method in table.columns]
-        table = table[[f"{m} {metric}" for m in methods for metric in ("avg_delta", "rel_delta_pct")]]
+        table = table[[f"{m} {metric}" for m in methods for metric in WIDE_METRICS]]
         blocks.append(table.rename_axis("cell_type").reset_index().assign(L=L))
     out = pd.concat(blocks, ignore_index=True)
     return out[["L", "cell_type", *[c for c in out.columns if c not in ("L", "cell_type")]]]

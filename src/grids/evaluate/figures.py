@@ -10,7 +10,7 @@ import pandas as pd
 from ..plots import _pyplot, _save
 
 __all__ = ["drop_figure", "hit_ratio_figure", "hic_figure", "ground_truth_figure", "redundancy_figure",
-           "cross_celltype_figure"]
+           "redundancy_calls_figure", "cross_celltype_figure"]
 
 KIND_TITLES = {"gene": "per-gene targets (Table 1)", "set": "per-cell-type gene sets (Table 2)"}
 
@@ -135,19 +135,105 @@ def ground_truth_figure(truth: pd.DataFrame, path: str | Path) -> None:
     _save(fig, path)
 
 
+LOGIC_STYLE = {"or": ("#e67e22", "OR (redundant)"), "additive": ("#2e86c1", "additive control"),
+               "and": ("#8e44ad", "AND control")}
+
+
+def _finite_limits(*columns: np.ndarray, floor: float | None = None) -> tuple[float, float]:
+    """Axis limits spanning the finite values (and ``floor``), padded by 5 %."""
+    values = np.concatenate([np.asarray(c, float) for c in columns] + [np.array([floor] if floor is not None else [])])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    pad = 0.05 * (high - low) or 0.5
+    return low - pad, high + pad
+
+
 def redundancy_figure(redundancy: pd.DataFrame, path: str | Path) -> None:
-    """Group removal drop against the sum of single-member drops, one point per group and cell type."""
+    """Left: the surrogate's ratio (group drop / summed single drops) against the ratio a perfect
+    OR model gives on the same cells, one point per planted group and cell type, coloured by the
+    group's logic. OR groups belong on y = x, additive ones on y = 1, AND ones below it. Right:
+    the drops themselves (group against summed single drops)."""
     plt = _pyplot()
     ok = redundancy[redundancy["status"] == "ok"]
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
-    ax.scatter(-ok["sum_single_drops"], -ok["drop_group"], s=14, color="#e67e22", alpha=0.8)
+    logic = ok["logic"] if "logic" in ok.columns else pd.Series("or", index=ok.index)
+    ideal = ok["ideal_ratio"] if "ideal_ratio" in ok.columns else pd.Series(np.nan, index=ok.index)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.4))
+    for name, (colour, label) in LOGIC_STYLE.items():
+        part = ok[logic == name]
+        if not len(part):
+            continue
+        median = float(np.nanmedian(part["ratio"])) if part["ratio"].notna().any() else np.nan
+        left.scatter(ideal[logic == name], part["ratio"], s=16, color=colour, alpha=0.8,
+                     label=f"{label}: n = {len(part)}, median ratio {median:.2f}")
+        right.scatter(-part["sum_single_drops"], -part["drop_group"], s=14, color=colour, alpha=0.8, label=label)
+    low, high = _finite_limits(ideal, ok["ratio"], floor=1.0)
+    left.plot([low, high], [low, high], color="0.3", ls="--", lw=0.8, label="perfect OR model (y = x)")
+    left.axhline(1.0, color="0.5", ls=":", lw=0.9, label="additive (y = 1)")
+    left.set_xlim(low, high)
+    left.set_ylim(low, high)
+    left.set_xlabel("ideal ratio: cells with ≥ 1 member open / cells with exactly 1")
+    left.set_ylabel("surrogate ratio: group drop / summed single drops")
+    left.set_title("Does the surrogate reproduce the redundancy the data allows?", fontsize=9)
+    left.legend(fontsize=6.5, loc="upper left")
     top = float(np.nanmax(-ok[["sum_single_drops", "drop_group"]].to_numpy())) if len(ok) else 1.0
-    ax.plot([0, top], [0, top], color="0.4", ls="--", lw=0.8, label="additive (y = x)")
-    ax.set_xlabel("sum of drops, each member removed alone")
-    ax.set_ylabel("drop with the whole group removed")
-    median = float(np.nanmedian(ok["ratio"])) if len(ok) else np.nan
-    ax.set_title(f"Planted redundant groups: median ratio {median:.2f} (n = {len(ok)})", fontsize=9)
-    ax.legend(fontsize=7)
+    top = top if np.isfinite(top) and top > 0 else 1.0
+    right.plot([0, top], [0, top], color="0.4", ls="--", lw=0.8, label="additive (y = x)")
+    right.set_xlabel("sum of drops, each member removed alone")
+    right.set_ylabel("drop with the whole group removed")
+    right.set_title("Predicted drops (natural scale, held-out cells)", fontsize=9)
+    right.legend(fontsize=6.5)
+    _save(fig, path)
+
+
+def _labelled_bars(ax, x: np.ndarray, values: np.ndarray, width: float, **style) -> None:
+    """Bars with their value written on top ("n/a" where undefined), so a zero still shows."""
+    values = np.asarray(values, float)
+    ax.bar(x, np.nan_to_num(values), width, **style)
+    for xi, value in zip(x, values):
+        ax.text(xi, (value if np.isfinite(value) else 0) + 0.02, f"{value:.2f}" if np.isfinite(value) else "n/a",
+                ha="center", va="bottom", fontsize=6, rotation=90)
+
+
+def redundancy_calls_figure(calls: pd.DataFrame, recovery: pd.DataFrame, path: str | Path) -> None:
+    """Top: precision, recall and recall within the selection of the called redundant pairs per
+    method, one panel per L. Bottom: per explain method, the share of per-gene targets whose
+    planted OR groups the selection recovers in full (dashed: 80 %)."""
+    plt = _pyplot()
+    per_L = calls[calls["L"].astype(str) != "all"]
+    pooled = recovery[recovery["scope"] == "pooled"] if len(recovery) else recovery
+    Ls = sorted({int(L) for L in per_L["L"]} | {int(L) for L in pooled["L"]}) or [0]
+    call_methods, recovery_methods = _method_order(per_L), _method_order(pooled)
+    width = max(4.2, 0.75 * max(len(call_methods), len(recovery_methods), 4))
+    fig, axes = plt.subplots(2, len(Ls), figsize=(width * len(Ls), 7.2), squeeze=False, sharey=True,
+                             gridspec_kw={"hspace": 0.65})
+    metrics = [("precision", "precision", "#34495e"), ("recall", "recall (callable OR pairs)", "#e67e22"),
+               ("recall_in_selection", "recall (both members selected)", "#f5b041")]
+    for j, L in enumerate(Ls):
+        ax = axes[0][j]
+        part = per_L[per_L["L"].astype(int) == L].set_index("method").reindex(call_methods) if len(per_L) else per_L
+        x = np.arange(len(call_methods))
+        for k, (column, label, colour) in enumerate(metrics):
+            _labelled_bars(ax, x + (k - 1) * 0.27, part[column].to_numpy(float), 0.27, label=label, color=colour)
+        ax.set_xticks(x, call_methods, rotation=45, ha="right")
+        called = int(part["n_called"].fillna(0).sum()) if len(part) else 0
+        ax.set_title(f"L = {L}: pairs called redundant ({called})", fontsize=9)
+        ax.set_ylim(0, 1.2)
+        ax = axes[1][j]
+        part = (pooled[pooled["L"].astype(int) == L].set_index("method").reindex(recovery_methods)
+                if len(pooled) else pooled)
+        x = np.arange(len(recovery_methods))
+        _labelled_bars(ax, x, part["frac_targets_all_recovered"].to_numpy(float) if len(part) else [], 0.6,
+                       color="#27ae60")
+        ax.axhline(0.8, color="0.4", ls="--", lw=0.8)
+        ax.set_xticks(x, recovery_methods, rotation=45, ha="right")
+        n = int(part["n_targets"].fillna(0).max()) if len(part) else 0
+        ax.set_title(f"L = {L}: OR groups fully selected ({n} targets)", fontsize=9)
+    axes[0][0].set_ylabel("share of pairs")
+    axes[1][0].set_ylabel("share of targets")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.99))
     _save(fig, path)
 
 

@@ -13,7 +13,7 @@ from ..io import write_tsv as _write_tsv
 from .selections import KEY, read_selections
 
 __all__ = ["run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation", "run_ground_truth",
-           "run_track_figures", "marker_genes", "HIC_COLUMNS"]
+           "run_redundancy_calls", "run_track_figures", "marker_genes", "HIC_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +158,13 @@ def run_hic_validation(*, model: str, tables: Sequence[str], metas: Sequence[str
 
 
 def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: Sequence[str], truth: str, split: str,
-                     out_table: str, out_redundancy: str, out_figure: str, out_redundancy_figure: str) -> pd.DataFrame:
-    """Precision / recall against planted links, and the redundancy check, with figures."""
+                     out_table: str, out_redundancy: str, out_figure: str, out_redundancy_figure: str,
+                     out_redundancy_summary: str | None = None) -> pd.DataFrame:
+    """Precision / recall against planted links, and the redundancy check (per planted OR / AND /
+    additive group, against the perfect-OR ratio the observed accessibility allows) with its
+    one-row-per-logic summary, with figures."""
     from .figures import ground_truth_figure, redundancy_figure
-    from .truth import ground_truth, read_truth, redundancy_check
+    from .truth import ground_truth, read_truth, redundancy_check, redundancy_summary
 
     selections, members = read_selections(tables, metas)
     planted = read_truth(truth)
@@ -171,9 +174,48 @@ def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: S
     redundancy = redundancy_check(saved.predict, X, names, data.genes, planted, peaks)
     write_tsv(recovery, out_table)
     write_tsv(redundancy, out_redundancy)
+    if out_redundancy_summary:
+        write_tsv(redundancy_summary(redundancy), out_redundancy_summary)
     ground_truth_figure(recovery, out_figure)
     redundancy_figure(redundancy, out_redundancy_figure)
     return recovery
+
+
+def run_redundancy_calls(*, paired: str, tables: Sequence[str], metas: Sequence[str], truth: str,
+                         maps: Sequence[str], methods: Sequence[str], split: str, min_cells: int, out_calls: str,
+                         out_recovery: str, out_figure: str) -> pd.DataFrame:
+    """The redundancy maps' called pairs against the planted OR groups (precision, recall, recall
+    within the selection) per method and L, and per explain method the share of per-gene targets
+    whose planted OR groups the selection recovers in full, with a figure (simulated data)."""
+    from ..surrogate import load_paired
+    from .figures import redundancy_calls_figure
+    from .truth import call_outcomes, group_recovery, read_redundancy_maps, read_truth, redundancy_calls
+
+    selections, members = read_selections(tables, metas)
+    planted = read_truth(truth)
+    data = load_paired(paired)
+    rows = data.rows(split)
+    if len(rows) == 0:
+        raise ValueError(f"{paired} has no cells in split {split!r} to evaluate on")
+    names = np.asarray(data.cell_types, dtype=object)[data.cell_type[rows]]
+    peaks = data.peaks.reset_index(drop=True)
+    keys = selections.drop_duplicates(KEY)
+    targets = {file_stem(c, t): (c, t, k) for c, t, k in zip(keys["cell_type"], keys["target"], keys["kind"])}
+    status = {tuple(k): s for k, s in zip(keys[KEY].itertuples(index=False), keys["status"])}
+    map_table, pairs = read_redundancy_maps(maps, targets=targets, cell_types=data.cell_types)
+    unknown = sorted(set(map_table["method"]) - set(methods))
+    if unknown:
+        raise ValueError(f"redundancy maps of {', '.join(unknown)}, a method the redundancy rule did not run "
+                         f"(methods: {', '.join(methods)})")
+    outcomes = call_outcomes(map_table, pairs, planted, peaks, data.atac[rows], names, members,
+                             min_cells=min_cells, status=status)
+    calls = redundancy_calls(outcomes, [m for m in methods if m in set(map_table["method"])])
+    recovery = group_recovery(selections, planted, peaks)
+    write_tsv(calls, out_calls)
+    write_tsv(recovery, out_recovery)
+    redundancy_calls_figure(calls, recovery, out_figure)
+    log.info("redundancy calls: %d maps, %d pairs called redundant", len(map_table), int(outcomes["n_called"].sum()))
+    return calls
 
 
 def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: Mapping[str, str], method: str, L: int,

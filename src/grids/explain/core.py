@@ -4,9 +4,12 @@ Removal perturbation (p = 0): a subset r of peaks is closed in every cell. The s
 encoder is linear in the open peaks, so for a set of cells
 
     pooled(x \\ r) = pooled(x) - sum_{j in r, x_j = 1} D_j   (in chromosome c(j))
-    cis(x \\ r)    = cis(x)    - sum_{j in r, x_j = 1} W_.j
+    s(x \\ r)      = s(x)      - sum_{j in r, x_j = 1} W_.j   (every sum of the cis state)
 
 and a subset is scored without re-encoding the cells: only the L removed columns are touched.
+The cis state holds, per output gene, the linear sum and the saturating sums of the surrogate's
+cis path (``1 + cis_units`` columns per gene, gene-major); the nonlinearity is applied after
+the removal, so a removal is still exact.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class CellSet:
     X_columns: sp.csc_matrix  # the same, for fast column access
     batch: SparseBatch
     pooled: torch.Tensor  # cells x chromosomes x d_h, unperturbed
-    cis: torch.Tensor  # cells x genes (standardised units), unperturbed, bias included
+    cis: torch.Tensor  # cells x (output genes x cis sums), the unperturbed cis state
     baseline: torch.Tensor  # F(x) floored at BASELINE_FLOOR (cells x genes)
 
     @property
@@ -58,20 +61,22 @@ class SubsetObjective:
         self.target_cols = torch.as_tensor([position[g] for g in genes], device=self.device)
         self.other_cols = torch.as_tensor(np.setdiff1d(np.arange(len(self.output)), self.target_cols.cpu().numpy()),
                                           device=self.device)
+        width = model.config.cis_state_width
+        self.cis_width = width
         with torch.no_grad():
             self.delta = model.embedding_delta.detach()
             peak, gene = (t.cpu().numpy() for t in model.cis_links())
-            weight = model.cis_weight.detach().cpu().numpy()
-        # The cis path as peaks x output genes: a removed peak's row is its cis effect.
-        cis = sp.csr_matrix((weight, (peak, gene)), shape=(model.config.n_peaks, n_genes))
-        self.cis_rows = cis[:, self.output].tocsr()
+            weight = model.cis_link_weights().detach().cpu().numpy()  # links x sums
+        # The cis path as peaks x (genes x sums): a removed peak's row is what it adds to each sum.
+        sums = np.arange(width)
+        cis = sp.csr_matrix((weight.ravel(), (np.repeat(peak, width), (gene[:, None] * width + sums).ravel())),
+                            shape=(model.config.n_peaks, n_genes * width))
+        self.cis_rows = cis[:, (self.output[:, None] * width + sums).ravel()].tocsr()
         self.cis_columns = self.cis_rows.tocsc()
         links = self.cis_rows.tocoo()
         self.link_peak = torch.as_tensor(links.row.astype(np.int64), device=self.device)
         self.link_col = torch.as_tensor(links.col.astype(np.int64), device=self.device)
         self.link_weight = torch.as_tensor(links.data, device=self.device, dtype=self.dtype)
-        bias = model.cis_bias.detach()
-        self.cis_bias = bias if self.decode_genes is None else bias.index_select(0, self.decode_genes)
         self.chrom_of_peak = model.chrom_of_peak
         self._chrom_of_peak_np = model.chrom_of_peak.cpu().numpy()  # for csr_to_batch, once
 
@@ -85,9 +90,9 @@ class SubsetObjective:
         X = sp.csr_matrix(X, dtype=np.float32)
         batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
         pooled = self.model.pooled(batch)
-        # The cis term of the output genes only, as one sparse product (not the model's per-entry
+        # The cis state of the output genes only, as one sparse product (not the model's per-entry
         # expansion over every gene's links).
-        cis = self._tensor((X @ self.cis_rows).toarray()) + self.cis_bias
+        cis = self._tensor((X @ self.cis_rows).toarray())
         baseline = self.predict(pooled, cis).clamp_min(BASELINE_FLOOR)
         return CellSet(X, X.tocsc(), batch, pooled, cis, baseline)
 
@@ -95,7 +100,7 @@ class SubsetObjective:
         """Pooled and cis (output columns) taken away when each open entry of the cells is
         removed by the amount ``entry`` (differentiable; a soft mask for FIMAP)."""
         pooled = self.model.open_sums(cells.batch, entry)
-        cis = torch.zeros(cells.n_cells, len(self.output), device=self.device, dtype=self.dtype)
+        cis = torch.zeros(cells.n_cells, self.cis_rows.shape[1], device=self.device, dtype=self.dtype)
         if len(self.link_peak):
             # Per cis link: the peak's amount in each cell (0 where it is closed) times its weight.
             weight = self.mask_of_entries(cells, entry).index_select(1, self.link_peak) * self.link_weight
@@ -108,8 +113,11 @@ class SubsetObjective:
         return grid.index_put((cells.batch.cells, cells.batch.peaks), entry)
 
     def predict(self, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
-        """F for the objective's output genes, clamped at 0 (cis holds those columns)."""
-        return self.model.genes_from_pooled(pooled, cis, self.decode_genes).clamp_min(0.0)
+        """F for the objective's output genes, clamped at 0, from pooled sums (cells x C x d) and
+        the cis state of those genes (cells x outputs * sums)."""
+        state = cis.reshape(*cis.shape[:-1], len(self.output), self.cis_width)
+        contribution = self.model.cis_from_state(state, self.decode_genes)
+        return self.model.genes_from_pooled(pooled, contribution, self.decode_genes).clamp_min(0.0)
 
     def subset(self, cells: CellSet, rows: np.ndarray) -> CellSet:
         """A subset of the cells (a training batch)."""
@@ -131,8 +139,9 @@ class SubsetObjective:
 
     def loss_from_state(self, cells: CellSet, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
         """L per leading index: pooled is (..., cells, C, d), cis (..., cells, outputs); mean over cells."""
-        if cis.shape[-1] != len(self.output):
-            raise ValueError(f"cis term has {cis.shape[-1]} gene columns, the objective reads {len(self.output)}")
+        if cis.shape[-1] != self.cis_rows.shape[1]:
+            raise ValueError(f"cis state has {cis.shape[-1]} columns, the objective reads {self.cis_rows.shape[1]} "
+                             f"({len(self.output)} genes x {self.cis_width} sums)")
         shape = pooled.shape[:-2]
         flat_pooled = pooled.reshape(-1, *pooled.shape[-2:])
         flat_cis = cis.reshape(-1, cis.shape[-1])
@@ -170,7 +179,7 @@ class SubsetObjective:
         loss = self.loss_from_state(cells, perturbed_pooled, cis)
         pooled_gain, cis_gradient = torch.autograd.grad(loss, (mask, cis))
         gains = pooled_gain.cpu().numpy().astype(np.float64)
-        # ... and e_j x_j W_gj off each nearby gene g: d_j -= sum_links W_gj sum_cells x_j dL/dcis_g,
+        # ... and e_j x_j W_gj off each sum of each nearby gene g: d_j -= sum_links W_gj sum_cells x_j dL/ds_g,
         # gathered per link (only genes the loss depends on), never as a peaks x genes matrix.
         if self.cis_rows.nnz:
             used = np.flatnonzero((cis_gradient.abs().sum(0) > 0).cpu().numpy())
@@ -193,6 +202,25 @@ class SubsetObjective:
         states_pooled = torch.cat([pooled.unsqueeze(0), (pooled + back_pooled).unsqueeze(0) - cand_pooled])
         states_cis = torch.cat([cis.unsqueeze(0), (cis + back_cis).unsqueeze(0) - cand_cis])
         return self.loss_from_state(cells, states_pooled, states_cis).cpu().numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def subset_losses(self, cells: CellSet, subsets: np.ndarray, chunk: int = 32) -> np.ndarray:
+        """L of each row of ``subsets`` (m x L peak indices) on these cells, exactly, in batched
+        forwards: each distinct peak's removal is computed once and summed per subset."""
+        subsets = np.asarray(subsets, dtype=np.int64)
+        peaks, inverse = np.unique(subsets, return_inverse=True)
+        inverse = inverse.reshape(subsets.shape)
+        per_pooled, per_cis = self._per_peak_removal(cells, peaks)  # u x cells x ...
+        out = np.empty(len(subsets))
+        for lo in range(0, len(subsets), chunk):
+            rows = inverse[lo : lo + chunk]
+            member = torch.zeros(len(rows), len(peaks), device=self.device, dtype=self.dtype)
+            member[torch.arange(len(rows), device=self.device).repeat_interleave(rows.shape[1]),
+                   torch.as_tensor(rows.ravel(), device=self.device)] = 1.0
+            pooled = cells.pooled.unsqueeze(0) - torch.einsum("mu,ucrd->mcrd", member, per_pooled)
+            cis = cells.cis.unsqueeze(0) - torch.einsum("mu,ucg->mcg", member, per_cis)
+            out[lo : lo + chunk] = self.loss_from_state(cells, pooled, cis).cpu().numpy()
+        return out
 
     def _per_peak_removal(self, cells: CellSet, peaks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Removal of each peak alone: (k, cells, C, d) and (k, cells, G)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -10,7 +11,8 @@ from tqdm.auto import tqdm
 
 from .core import CellSet, SubsetObjective
 
-__all__ = ["GridsSettings", "Selection", "check_subset_size", "grids_search", "open_candidates", "rank_subset"]
+__all__ = ["GridsSettings", "Selection", "check_subset_size", "grids_search", "open_candidates", "rank_subset",
+           "sufficiency_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,16 @@ class GridsSettings:
     patience: int = 2  # stop after this many full passes over r without a swap (0: run every step)
     verify: bool = True  # keep a swap only if it also lowers L on all training cells
     verify_top: int = 4  # batch-best swaps tried on all training cells per step
+    # "pairs": when single swaps stall, try replacing two of r's weakest members by a pair of
+    # proposals (the best gains and, in the targets' window, the most sufficient peaks); this
+    # finds redundant (OR) pairs whose members do nothing alone. "single": the paper's search.
+    moves: str = "pairs"
+    pair_pool: int = 12  # proposals a pair is drawn from
+    pair_positions: int = 3  # weakest members of r that a pair may replace
+
+    def __post_init__(self) -> None:
+        if self.moves not in ("pairs", "single"):
+            raise ValueError(f"explain.moves must be 'pairs' or 'single', got {self.moves!r}")
 
 
 @dataclass
@@ -59,17 +71,75 @@ def rank_subset(objective: SubsetObjective, cells: CellSet, subset: np.ndarray) 
     return subset[order], scores[order]
 
 
+def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.ndarray,
+                       chunk: int = 64) -> np.ndarray:
+    """CREME-style sufficiency of each window peak: how much higher the objective stays when it
+    is the only window peak left open, L(W \\ {j}) - L(W). A peak that keeps the target on alone
+    scores high even when removing it alone changes nothing (a redundant enhancer)."""
+    window = np.asarray(window, dtype=np.int64)
+    if len(window) == 0:
+        return np.zeros(0)
+    import torch
+
+    with torch.no_grad():
+        removed_pooled, removed_cis = objective.removal(cells, window)
+        pooled, cis = cells.pooled - removed_pooled, cells.cis - removed_cis
+        closed = float(objective.loss_from_state(cells, pooled, cis))
+        out = np.empty(len(window))
+        for lo in range(0, len(window), chunk):
+            back_pooled, back_cis = objective._per_peak_removal(cells, window[lo : lo + chunk])
+            losses = objective.loss_from_state(cells, pooled.unsqueeze(0) + back_pooled, cis.unsqueeze(0) + back_cis)
+            out[lo : lo + chunk] = losses.cpu().numpy() - closed
+    return out
+
+
+def _member_scores(objective: SubsetObjective, cells: CellSet, subset: np.ndarray, loss: float) -> np.ndarray:
+    """How much L rises when each member alone is put back (leave-one-out)."""
+    if len(subset) < 2:
+        return np.full(len(subset), np.inf)
+    rows = np.array([np.delete(subset, i) for i in range(len(subset))])
+    return objective.subset_losses(cells, rows) - loss
+
+
+def _pair_move(objective: SubsetObjective, train: CellSet, subset: np.ndarray, loss: float, pool: np.ndarray,
+               positions: int) -> tuple[np.ndarray, float] | None:
+    """The best subset with two of r's weakest members replaced by a pair from ``pool``, scored
+    exactly on all training cells; None when no pair lowers L."""
+    pool = np.setdiff1d(pool, subset)
+    if len(pool) < 2 or len(subset) < 2:
+        return None
+    weakest = np.argsort(_member_scores(objective, train, subset, loss), kind="stable")[:positions]
+    options = [np.concatenate([np.delete(subset, [p, q]), [a, b]])
+               for p, q in itertools.combinations(sorted(weakest), 2)
+               for a, b in itertools.combinations(pool, 2)]
+    losses = objective.subset_losses(train, np.array(options))
+    best = int(np.argmin(losses))
+    if losses[best] >= loss:
+        return None
+    return np.sort(options[best]), float(losses[best])
+
+
 def grids_search(
     objective: SubsetObjective,
     train: CellSet,
     settings: GridsSettings,
     *,
     validation: CellSet | None = None,
+    window: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
     progress: bool = False,
     description: str = "grids",
 ) -> Selection:
-    """Minimise L(r) over |r| = L on training cells; log the validation objective every step."""
+    """Minimise L(r) over |r| = L on training cells.
+
+    A swap (or pair move) is kept only when it lowers L on all training cells and does not raise
+    it on ``validation`` cells, so the search never ends worse than its start on held-out cells.
+    ``window`` (the targets' cis-window peaks) feeds the sufficiency proposals of pair moves;
+    ``allowed`` restricts the candidates (a cis-restricted search).
+    """
     candidates = open_candidates(train)
+    if allowed is not None:
+        candidates = np.intersect1d(candidates, allowed)
     check_subset_size(candidates, settings.L)
     rng = np.random.default_rng(settings.seed)
     if settings.init == "saliency":
@@ -81,9 +151,28 @@ def grids_search(
         raise ValueError(f"unknown GRIDS start {settings.init!r}; use random or saliency")
     since_swap = 0
     train_loss = objective.loss(train, subset)
-    allowed = np.zeros(objective.model.config.n_peaks, dtype=bool)
-    allowed[candidates] = True
-    curve: dict[str, list[float]] = {"step": [], "batch": [], "train": [], "validation": []}
+    val_loss = objective.loss(validation, subset) if validation is not None else None
+    allowed_mask = np.zeros(objective.model.config.n_peaks, dtype=bool)
+    allowed_mask[candidates] = True
+    sufficient = np.zeros(0, dtype=np.int64)
+    if settings.moves == "pairs" and window is not None:
+        in_window = np.intersect1d(window, candidates)
+        scores = sufficiency_scores(objective, train, in_window)
+        sufficient = in_window[np.argsort(-scores, kind="stable")]
+
+    def accept(proposal: np.ndarray, proposal_loss: float) -> bool:
+        """Kept when L falls on the training cells and does not rise on the validation cells."""
+        nonlocal subset, train_loss, val_loss
+        if proposal_loss >= train_loss:
+            return False
+        proposal_val = objective.loss(validation, proposal) if validation is not None else None
+        if proposal_val is not None and proposal_val > val_loss:
+            return False
+        subset, train_loss, val_loss = proposal, proposal_loss, proposal_val
+        return True
+
+    curve: dict[str, list[float]] = {"step": [], "batch": [], "train": [], "validation": [], "move": []}
+    n_pair_moves = 0
     bar = tqdm(range(settings.steps), desc=description, unit="step", disable=not progress, leave=False)
     for step in bar:
         if train.n_cells > settings.batch_size:
@@ -94,7 +183,7 @@ def grids_search(
         gains = objective.gains(batch, subset)
         # Row i of the transition matrix is d shifted by a constant, so its k best entries are
         # the k lowest gains outside r, whatever i is (DESIGN §5 step 3).
-        open_outside = allowed.copy()
+        open_outside = allowed_mask.copy()
         open_outside[subset] = False
         pool = np.flatnonzero(open_outside)
         k = min(settings.k, len(pool))
@@ -104,32 +193,50 @@ def grids_search(
         position = step % settings.L
         losses = objective.swap_losses(batch, subset, position, best)
         choice = 0
+        move = "none"
         if settings.verify:
             # The batch is a sample: swaps that look better on it are tried in order, and one is
-            # kept only if the objective on all training cells agrees, so r never gets worse.
+            # kept only if the objective on all training (and validation) cells agrees.
             for option in np.argsort(losses[1:], kind="stable")[: settings.verify_top] + 1:
                 if losses[option] >= losses[0]:
                     break
                 swapped = subset.copy()
                 swapped[position] = best[option - 1]
-                swapped_loss = objective.loss(train, swapped)
-                if swapped_loss < train_loss:
-                    subset, train_loss, choice = swapped, swapped_loss, int(option)
+                if accept(swapped, objective.loss(train, swapped)):
+                    choice, move = int(option), "swap"
                     break
         else:
             choice = int(np.argmin(losses))
             if choice > 0:
                 subset = subset.copy()
                 subset[position] = best[choice - 1]
+                move = "swap"
         since_swap = 0 if choice > 0 else since_swap + 1
+        stalled = settings.patience and since_swap >= settings.patience * settings.L
+        if stalled and settings.moves == "pairs" and settings.verify:
+            # Single swaps are stuck: try pair moves from the best gains and the most sufficient
+            # window peaks (half each), which see OR pairs that no single swap can.
+            half = settings.pair_pool // 2
+            by_gain = best[np.argsort(gains[best], kind="stable")]
+            in_subset = set(subset.tolist())
+            by_sufficiency = [j for j in sufficient.tolist() if j not in in_subset][:half]
+            proposals = np.array(list(dict.fromkeys([*by_sufficiency, *by_gain.tolist()]))[: settings.pair_pool],
+                                 dtype=np.int64)
+            moved = _pair_move(objective, train, subset, train_loss, proposals, settings.pair_positions)
+            if moved is not None and accept(*moved):
+                since_swap, stalled, move = 0, False, "pair"
+                n_pair_moves += 1
         curve["step"].append(step)
         curve["batch"].append(float(losses[choice]))
         curve["train"].append(float(train_loss) if settings.verify else float("nan"))
+        curve["move"].append(move)
         if validation is not None:
-            curve["validation"].append(objective.loss(validation, subset))
+            curve["validation"].append(val_loss if settings.verify else objective.loss(validation, subset))
             bar.set_postfix(batch=f"{losses[choice]:.4g}", val=f"{curve['validation'][-1]:.4g}")
-        if settings.patience and since_swap >= settings.patience * settings.L:
-            log.debug("no swap in %d passes over r: stopping at step %d", settings.patience, step)
+        if stalled:
+            log.debug("no swap or pair move in %d passes over r: stopping at step %d", settings.patience, step)
             break
+    if n_pair_moves:
+        log.debug("%s: %d pair move(s) kept", description, n_pair_moves)
     peaks, scores = rank_subset(objective, train, subset)
     return Selection(peaks, scores, objective.loss(train, subset), curve)

@@ -21,6 +21,8 @@ __all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_
 
 log = logging.getLogger(__name__)
 
+# GRIDS over every open peak, and GRIDS restricted to the targets' cis window (explain.window).
+GRIDS_METHODS = ("grids", "grids_cis")
 SELECTION_COLUMNS = ["rank", "peak_index", "chrom", "start", "end", "score", "status"]
 SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "n_genes", "train_loss", "seconds", *SELECTION_COLUMNS]
 # What readers of the shards rely on (timings and losses are informative only).
@@ -116,7 +118,7 @@ def run_explain_shard(
     from ..surrogate import load_paired, load_surrogate, resolve_device
     from . import baselines
     from .core import SubsetObjective
-    from .search import GridsSettings, grids_search
+    from .search import GridsSettings, grids_search, open_candidates
 
     saved = load_surrogate(model, device=str(resolve_device(device, "explain.device")))
     data = load_paired(paired)
@@ -162,13 +164,19 @@ def run_explain_shard(
             started = time.perf_counter()
             status = "ok"
             try:
-                if method == "grids":
+                if method in GRIDS_METHODS:
                     grids_settings = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),
                                                    batch_size=int(settings.get("batch_size", 64)), seed=seed,
                                                    init=str(settings.get("init", "saliency")),
-                                                   patience=int(settings.get("patience", 2)))
-                    selection = grids_search(objective, train, grids_settings, validation=validation,
-                                             progress=progress, description=f"{task.stem} L{L}")
+                                                   patience=int(settings.get("patience", 2)),
+                                                   moves=str(settings.get("moves", "pairs")),
+                                                   pair_pool=int(settings.get("pair_pool", 12)))
+                    # grids_cis: candidates restricted to the targets' cis window.
+                    allowed = nearby if method == "grids_cis" else None
+                    if allowed is not None and len(np.intersect1d(allowed, open_candidates(train))) < L:
+                        raise baselines.NotRun(f"fewer than L = {L} open peaks within {window} bp of the targets")
+                    selection = grids_search(objective, train, grids_settings, validation=validation, window=nearby,
+                                             allowed=allowed, progress=progress, description=f"{task.stem} L{L}")
                     curves[f"L{L}/{task.stem}"] = selection.curve
                 else:
                     if "ranking" not in ranked:

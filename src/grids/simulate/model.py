@@ -6,11 +6,18 @@ shares the same genome and regulation, and tests can rebuild the exact model.
 Expression model (per gene g, cell c, latent open/closed CRE states z)::
 
     drive_g(c) = w_prom * z_prom
-               + sum_e w_e * z_e                          (direct enhancers)
-               + sum_G w_G * max_{m in G} z_m             (redundant groups: any open member suffices)
+               + sum_e w_e * z_e                          (single enhancers)
+               + sum_G log(1 + a_G * f_G(z_G))            (grouped CREs)
                + w_tf * tf_T(c)                           (indirect: through TF gene T)
+    f_G        = max_m z_m   (logic "or": any open member keeps the gene on; redundant)
+               = min_m z_m   (logic "and": every member is needed)
+               = sum_m z_m   (logic "additive": each member adds a_G on the natural scale)
     tf_T(c)    = exp(drive_T(c) - drive_T,max)            (TF level in (0, 1])
     mu_g(c)    = umis_c * base_g * exp(drive_g(c)) / R    (negative-binomial mean)
+
+Grouped CREs act on the natural scale, so "additive" pairs add in expression (the scale on
+which the evaluation measures drops) and an OR group's joint removal costs a_G while removing
+one member alone costs nothing wherever another member is open.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import scipy.sparse as sp
 
 from .params import SimulationParams, _HG38_AUTOSOME_MB, cell_type_names, model_seed_sequence
 
-__all__ = ["RegulatoryModel", "build_regulatory_model", "MITO_GENES", "LINK_KINDS"]
+__all__ = ["RegulatoryModel", "build_regulatory_model", "MITO_GENES", "LINK_KINDS", "GROUP_LOGICS"]
 
 log = logging.getLogger(__name__)
 
 LINK_KINDS = ("promoter", "enhancer", "redundant", "indirect")
+GROUP_LOGICS = ("or", "and", "additive")
+# Group id suffix per logic: SG0012_R1 (redundant, OR), SG0012_N1 (AND), SG0012_A1 (additive).
+_GROUP_SUFFIX = {"or": "R", "and": "N", "additive": "A"}
 
 # Human mitochondrial genes with their hg38 chrM coordinates (1-based, inclusive) and strand.
 MITO_GENES: tuple[tuple[str, int, int, str], ...] = (
@@ -76,12 +86,13 @@ class RegulatoryModel:
     def __post_init__(self) -> None:
         n_genes, n_cres = len(self.genes), len(self.cres)
         gene_index = pd.Index(self.genes["gene"])
-        direct = self.cres[self.cres["kind"].isin(["promoter", "enhancer"])]
+        grouped = self.cres["group"].to_numpy() != ""
+        direct = self.cres[self.cres["kind"].isin(["promoter", "enhancer"]).to_numpy() & ~grouped]
         self.direct_weights = sp.csr_matrix(
             (direct["weight"].to_numpy(), (direct.index.to_numpy(), gene_index.get_indexer(direct["gene"]))),
             shape=(n_cres, n_genes),
         )
-        members = self.cres[self.cres["kind"] == "redundant"]
+        members = self.cres[grouped]
         group_ids = pd.Index(sorted(members["group"].unique()))
         self.group_names = list(group_ids)
         self.group_members = sp.csr_matrix(
@@ -89,10 +100,20 @@ class RegulatoryModel:
             shape=(n_cres, len(group_ids)),
         )
         first = members.drop_duplicates("group").set_index("group").loc[group_ids]
-        self.group_weights = sp.csr_matrix(
-            (first["weight"].to_numpy(), (np.arange(len(group_ids)), gene_index.get_indexer(first["gene"]))),
+        self.group_logic = first["logic"].to_numpy().astype(str)
+        # The stored weight is log(1 + a_G): the log-scale effect of the group (or, for an
+        # additive pair, of one member) at full strength.
+        self.group_amplitude = np.expm1(first["weight"].to_numpy(dtype=np.float64))
+        self.group_size = np.asarray(self.group_members.sum(axis=0)).ravel()
+        self.group_genes = sp.csr_matrix(
+            (np.ones(len(group_ids)), (np.arange(len(group_ids)), gene_index.get_indexer(first["gene"]))),
             shape=(len(group_ids), n_genes),
         )
+        # Row of each grouped CRE's first member (-1 for ungrouped CREs): the simulator couples
+        # members' opening through it when redundant_correlation > 0.
+        leader = members.reset_index().groupby("group")["index"].transform("min")
+        self.group_leader = np.full(n_cres, -1, dtype=np.int64)
+        self.group_leader[members.index.to_numpy()] = leader.to_numpy()
         tfs = self.genes.index[self.genes["is_tf"]].to_numpy()
         self.tf_gene_indices = tfs
         regulated = self.genes[self.genes["tf"] != ""]
@@ -101,8 +122,9 @@ class RegulatoryModel:
             (regulated["w_tf"].to_numpy(), (tf_pos, regulated.index.to_numpy())), shape=(len(tfs), n_genes)
         )
         # Highest direct drive of each TF (everything open): normalises TF levels to (0, 1].
+        group_max = np.log1p(self.group_amplitude * np.where(self.group_logic == "additive", self.group_size, 1.0))
         max_direct = np.asarray(self.direct_weights.sum(axis=0)).ravel() + np.asarray(
-            self.group_weights.sum(axis=0)
+            self.group_genes.T @ group_max
         ).ravel()
         self.tf_max_drive = max_direct[tfs]
         self.base = self.genes["base"].to_numpy()
@@ -110,19 +132,27 @@ class RegulatoryModel:
 
     # ---- the expression function ---------------------------------------------------------------
     def direct_drive(self, z: sp.spmatrix | np.ndarray, cre_rows: slice | None = None) -> np.ndarray:
-        """Drive from promoters, enhancers and redundant groups for CREs ``cre_rows``.
+        """Drive from promoters, single enhancers and grouped CREs for CREs ``cre_rows``.
 
         ``z`` is (cells, CREs in ``cre_rows``), 0/1. Chromosome blocks can be summed because
-        every link lies on its gene's chromosome.
+        every link, and every member of a group, lies on its gene's chromosome.
         """
         rows = cre_rows if cre_rows is not None else slice(None)
         z = sp.csr_matrix(z, dtype=np.float64)
         drive = np.asarray((z @ self.direct_weights[rows]).todense())
-        any_open = (z @ self.group_members[rows]).toarray() > 0
         # A group with no member in this block contributes nothing here.
-        present = np.asarray(self.group_members[rows].sum(axis=0)).ravel() > 0
-        drive += (any_open[:, present].astype(np.float64)) @ self.group_weights[present].toarray()
+        present = np.flatnonzero(np.asarray(self.group_members[rows].sum(axis=0)).ravel() > 0)
+        if len(present):
+            n_open = (z @ self.group_members[rows][:, present]).toarray()
+            drive += self.group_term(n_open, present) @ self.group_genes[present].toarray()
         return drive
+
+    def group_term(self, n_open: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+        """log(1 + a_G f_G) per cell and group from the number of open members (cells x groups)."""
+        groups = np.arange(len(self.group_names)) if groups is None else groups
+        logic, size = self.group_logic[groups], self.group_size[groups]
+        f = np.where(logic == "or", n_open >= 1, np.where(logic == "and", n_open >= size, n_open)).astype(np.float64)
+        return np.log1p(self.group_amplitude[groups] * f)
 
     def add_indirect(self, drive: np.ndarray) -> np.ndarray:
         """Add the TF-mediated (indirect) term to a direct drive matrix."""
@@ -174,6 +204,7 @@ class RegulatoryModel:
                 "kind": linked["kind"],
                 "group": linked["group"],
                 "cell_types": active[linked.index],
+                "logic": linked["logic"],
                 "cre_id": linked["cre_id"],
                 "weight": linked["weight"],
                 "via_tf": "",
@@ -191,6 +222,7 @@ class RegulatoryModel:
                 "kind": "indirect",
                 "group": "",
                 "cell_types": tf_links["cell_types"],
+                "logic": "",
                 "cre_id": tf_links["cre_id"],
                 "weight": tf_links["w_tf"],
                 "via_tf": tf_links["tf"],
@@ -339,31 +371,44 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
     genes["tf"] = np.where(indirect, tf_names[tf_choice] if params.n_tfs else "", "")
     genes["w_tf"] = np.where(indirect, rng.uniform(1.0, 2.0, n_genes), 0.0)
 
+    # Control pairs (DESIGN §7): additive (effects add) and AND (both needed), drawn after the
+    # other gene-level draws so the genome and the OR groups do not depend on them.
+    has_additive = rng.random(n_genes) < params.frac_additive_pairs
+    has_and = rng.random(n_genes) < params.frac_and_pairs
+
     # ---- CREs ----
     slots = _SlotMap(chrom_sizes)
-    rows: list[tuple] = []  # chrom, slot, kind, gene, group, weight, gene_index
+    rows: list[tuple] = []  # chrom, slot, kind, gene, group, weight, gene_index, marker_k, logic
+
+    def plant_group(g, logic: str, size: int, weight: float, marker_k: int) -> None:
+        # Grouped CREs cluster like shadow enhancers: members within ~50 kb of a group anchor.
+        kind = "redundant" if logic == "or" else "enhancer"
+        group = f"{g.gene}_{_GROUP_SUFFIX[logic]}1"
+        anchor = g.tss + _enhancer_offsets(rng, 1)[0]
+        for off in rng.integers(-50_000, 50_000, size):
+            slot = slots.claim(g.chrom, int(np.clip(anchor + off, 0, chrom_sizes[g.chrom] - 1)))
+            if slot is not None:
+                rows.append((g.chrom, slot, kind, g.gene, group, weight, g.Index, marker_k, logic))
+
     for g in genes.itertuples():
         marker_k = marker_type[g.Index]
         upstream = -100 if g.strand == "+" else 100
         slot = slots.claim(g.chrom, g.tss + upstream, max_shift=0) or slots.claim(g.chrom, g.tss + upstream)
-        rows.append((g.chrom, slot, "promoter", g.gene, "", g.w_promoter, g.Index, marker_k))
+        rows.append((g.chrom, slot, "promoter", g.gene, "", g.w_promoter, g.Index, marker_k, ""))
         for off in _enhancer_offsets(rng, int(n_enh[g.Index])):
             slot = slots.claim(g.chrom, int(np.clip(g.tss + off, 0, chrom_sizes[g.chrom] - 1)))
             if slot is not None:
-                rows.append((g.chrom, slot, "enhancer", g.gene, "", rng.uniform(0.4, 1.2), g.Index, marker_k))
+                rows.append((g.chrom, slot, "enhancer", g.gene, "", rng.uniform(0.4, 1.2), g.Index, marker_k, ""))
         if has_group[g.Index]:
-            size = int(rng.integers(2, 4 + 1))
-            weight = rng.uniform(1.3, 2.2)
-            group = f"{g.gene}_R1"
-            # Shadow enhancers cluster: members within ~50 kb of a group anchor.
-            anchor = g.tss + _enhancer_offsets(rng, 1)[0]
-            spread = rng.integers(-50_000, 50_000, size)
-            for off in spread:
-                pos = int(np.clip(anchor + off, 0, chrom_sizes[g.chrom] - 1))
-                slot = slots.claim(g.chrom, pos)
-                if slot is not None:
-                    rows.append((g.chrom, slot, "redundant", g.gene, group, weight, g.Index, marker_k))
-    linked = pd.DataFrame(rows, columns=["chrom", "slot", "kind", "gene", "group", "weight", "gene_index", "marker_k"])
+            size = int(rng.integers(params.redundant_group_min, params.redundant_group_max + 1))
+            plant_group(g, "or", size, rng.uniform(*params.group_effect), marker_k)
+        if has_additive[g.Index]:
+            # Per member, so the pair's joint effect (1 + 2a) is of the OR groups' size.
+            plant_group(g, "additive", 2, np.log1p(np.expm1(rng.uniform(*params.group_effect)) / 2), marker_k)
+        if has_and[g.Index]:
+            plant_group(g, "and", 2, rng.uniform(*params.group_effect), marker_k)
+    linked = pd.DataFrame(rows, columns=["chrom", "slot", "kind", "gene", "group", "weight", "gene_index", "marker_k",
+                                         "logic"])
     if linked["slot"].isna().any():
         raise ValueError("simulate: could not place every promoter; raise genome_size_mb")
 
@@ -380,7 +425,7 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
         sel = pick[(pick >= bounds[i]) & (pick < bounds[i + 1])] - bounds[i]
         orphan_rows.append(pd.DataFrame({"chrom": chrom, "slot": free[i][sel]}))
     orphans = pd.concat(orphan_rows, ignore_index=True)
-    orphans = orphans.assign(kind="orphan", gene="", group="", weight=0.0, gene_index=-1, marker_k=-1)
+    orphans = orphans.assign(kind="orphan", gene="", group="", weight=0.0, gene_index=-1, marker_k=-1, logic="")
     cres = pd.concat([linked, orphans], ignore_index=True)
     cres["slot"] = cres["slot"].astype(np.int64)
 
@@ -395,24 +440,32 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
     idx = np.flatnonzero(prom_marker)
     access[idx] = rng.uniform(0.03, 0.12, size=(len(idx), n_types))
     access[idx, marker_k[idx]] = rng.uniform(0.75, 0.92, size=len(idx))
-    enhancer = kind == "enhancer"
+    grouped = cres["group"].to_numpy() != ""
+    enhancer = (kind == "enhancer") & ~grouped
     specific = enhancer & ((rng.random(n_cres) < 0.6) | (marker_k >= 0))
     constitutive = enhancer & ~specific
     access[constitutive] = _constitutive_access(rng, int(constitutive.sum()), n_types, 0.45, 0.8)
     idx = np.flatnonzero(specific)
     access[idx] = _specific_access(rng, len(idx), n_types, (0.55, 0.85), (0.01, 0.05), 2, marker_k[idx])
-    # Shadow enhancers: members of a redundant group are open in the same cell types, and open
-    # often, so any one member usually keeps the gene on.
-    for _, rows in cres.index[kind == "redundant"].groupby(cres["group"][kind == "redundant"]).items():
-        rows = np.asarray(rows)
-        k = marker_k[rows[0]]
-        if k < 0 and rng.random() < 0.4:
+    # Grouped CREs open in the same cell types. Independent regime: each member at a moderate
+    # rate of its own, so every combination of open members occurs in the type's cells.
+    # Co-accessible regime: all open often, so any one member nearly always keeps the gene on.
+    groups = cres["group"][grouped]
+    for _, members in cres.index[grouped].groupby(groups).items():
+        members = np.asarray(members)
+        k = marker_k[members[0]]
+        # Independent regime: most groups act in every cell type (a marker's group at least in
+        # its own), so each group is seen in many cells with none, one or several members open.
+        share_everywhere = params.group_everywhere if params.redundancy_regime == "independent" else 0.4
+        if (k < 0 or params.redundancy_regime == "independent") and rng.random() < share_everywhere:
             on_types = np.arange(n_types)
         else:
             on_types = _specific_access(rng, 1, n_types, (1.0, 1.0), (0.0, 0.0), 2,
                                         np.array([k]))[0].nonzero()[0]
-        access[rows] = rng.uniform(0.01, 0.05, size=(len(rows), n_types))
-        access[np.ix_(rows, on_types)] = rng.uniform(0.8, 0.95, size=(len(rows), len(on_types)))
+        access[members] = rng.uniform(0.01, 0.05, size=(len(members), n_types))
+        on = ((params.redundant_open_min, params.redundant_open_max) if params.redundancy_regime == "independent"
+              else (0.8, 0.95))
+        access[np.ix_(members, on_types)] = rng.uniform(*on, size=(len(members), len(on_types)))
     orphan = kind == "orphan"
     orphan_const = orphan & (rng.random(n_cres) < 0.3)
     orphan_spec = orphan & ~orphan_const
@@ -439,7 +492,7 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
     access = access[order]
     cres["module"] = pd.factorize(cres["module"])[0]
     cres["cre_id"] = [f"CRE{i + 1:06d}" for i in range(n_cres)]
-    cres = cres[["cre_id", "chrom", "start", "end", "kind", "gene", "group", "weight", "strength", "module"]]
+    cres = cres[["cre_id", "chrom", "start", "end", "kind", "gene", "group", "logic", "weight", "strength", "module"]]
     genes = genes[
         ["gene", "gene_id", "chrom", "start", "end", "strand", "tss", "is_tf", "marker_of", "base",
          "w_promoter", "tf", "w_tf"]
@@ -449,8 +502,9 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
         access=access, markers=markers,
     )
     log.info(
-        "regulatory model: %d chromosomes, %d genes (%d TFs), %d CREs (%d linked), %d redundant groups",
-        len(chrom_sizes), n_genes, params.n_tfs, n_cres, int((cres["kind"] != "orphan").sum()),
-        len(model.group_names),
+        "regulatory model: %d chromosomes, %d genes (%d TFs), %d CREs (%d linked), groups: %d or, %d and, "
+        "%d additive (%s regime)", len(chrom_sizes), n_genes, params.n_tfs, n_cres,
+        int((cres["kind"] != "orphan").sum()), *(int((model.group_logic == lg).sum()) for lg in GROUP_LOGICS),
+        params.redundancy_regime,
     )
     return model

@@ -35,6 +35,22 @@ class SimulationParams:
     orphan_open_scale: float = 1.0
     coaccessibility_sd: float = 0.7
     coaccessibility_window: int = 500_000
+    # Grouped CREs (DESIGN §7). "independent": members of a group open at moderate rates with a
+    # configurable within-cell correlation, so cells with none, one or several members open all
+    # occur and redundancy is learnable. "coaccessible": members open together in 80-95% of their
+    # cell type's cells (the older regime, in which an OR cannot be told from one strong CRE).
+    redundancy_regime: str = "independent"
+    redundant_correlation: float = 0.0
+    redundant_open_min: float = 0.4
+    redundant_open_max: float = 0.7
+    redundant_group_min: int = 2
+    redundant_group_max: int = 3
+    # log(1 + a_G): a group's log-scale effect on its gene with it on (OR, AND) or both members on.
+    group_effect: tuple[float, float] = (2.0, 3.0)
+    group_everywhere: float = 0.6  # share of groups active in every cell type (independent regime)
+    # Controls: pairs of independent enhancers whose effects add, and pairs that need both.
+    frac_additive_pairs: float = 0.2
+    frac_and_pairs: float = 0.1
     # cells
     cells_per_sample: int = 600
     empty_droplets_per_sample: int = 1200
@@ -58,6 +74,8 @@ class SimulationParams:
     barcode_whitelist_size: int = 20_000
 
     def __post_init__(self) -> None:
+        # Config overrides arrive as YAML lists; keep the parameters hashable and comparable.
+        object.__setattr__(self, "group_effect", tuple(float(v) for v in self.group_effect))
         checks = {
             "n_chromosomes": 1 <= self.n_chromosomes <= len(_HG38_AUTOSOME_MB),
             "genome_size_mb": self.genome_size_mb > 0,
@@ -68,6 +86,14 @@ class SimulationParams:
             and self.n_markers_per_type * self.n_cell_types <= self.n_genes - self.n_tfs,
             "frac_redundant": 0 <= self.frac_redundant <= 1,
             "frac_indirect": 0 <= self.frac_indirect <= 1,
+            "redundancy_regime": self.redundancy_regime in ("independent", "coaccessible"),
+            "redundant_correlation": 0 <= self.redundant_correlation <= 1,
+            "redundant_open_min": 0 < self.redundant_open_min <= self.redundant_open_max < 1,
+            "redundant_group_min": 2 <= self.redundant_group_min <= self.redundant_group_max <= 8,
+            "group_everywhere": 0 <= self.group_everywhere <= 1,
+            "group_effect": len(self.group_effect) == 2 and 0 < self.group_effect[0] <= self.group_effect[1],
+            "frac_additive_pairs": 0 <= self.frac_additive_pairs <= 1,
+            "frac_and_pairs": 0 <= self.frac_and_pairs <= 1,
             "cells_per_sample": self.cells_per_sample >= self.n_cell_types * 10,
             "frip_min": 0 < self.frip_min <= self.frip_max < 1,
             "frac_low_quality": 0 <= self.frac_low_quality < 0.5,

@@ -237,6 +237,12 @@ def _simulate_atac(
     n_unique = np.zeros(n_barcodes, dtype=np.int64)
     n_in = np.zeros(n_barcodes, dtype=np.int64)
     logit_access = _logit(model.access)
+    leader = model.group_leader
+    # In the independent regime grouped CREs take no co-accessibility noise: their correlation
+    # is exactly redundant_correlation.
+    noise_scale = np.ones(len(cres), dtype=np.float32)
+    if params.redundancy_regime == "independent":
+        noise_scale[leader >= 0] = 0.0
     header = [f"id={sample}", "description=simulated by grids.simulate", f"seed={params.seed}",
               "pipeline_name=grids-simulate", "reference_path=grids-sim"]
     with FragmentsWriter(fragments_path, header=header) as writer:
@@ -251,8 +257,11 @@ def _simulate_atac(
             batch = _FragmentBatch()
             for lo in range(0, n_cells, _CELL_CHUNK):
                 hi = min(lo + _CELL_CHUNK, n_cells)
-                logits = logit_access[sl][:, types[lo:hi]].T + cells.module_noise[lo:hi][:, modules]
-                z = rng.random(logits.shape, dtype=np.float32) < 1.0 / (1.0 + np.exp(-logits))
+                logits = logit_access[sl][:, types[lo:hi]].T + cells.module_noise[lo:hi][:, modules] * noise_scale[sl]
+                draws = rng.random(logits.shape, dtype=np.float32)
+                if params.redundant_correlation > 0:
+                    draws = _couple_group_members(rng, draws, leader[sl] - sl.start, params.redundant_correlation)
+                z = draws < 1.0 / (1.0 + np.exp(-logits))
                 drive[lo:hi] += model.direct_drive(z, sl)
                 ci, ei = np.nonzero(z)
                 n_frag = rng.poisson(cells.depth[lo + ci] * strength[sl][ei])
@@ -274,6 +283,19 @@ def _simulate_atac(
             writer.write(chrom, start, end, sorted_barcodes[bc], dup)
     # Back from sorted-barcode rank to the sample's own order.
     return drive, n_unique[rank], n_in[rank]
+
+
+def _couple_group_members(rng: np.random.Generator, draws: np.ndarray, leader: np.ndarray,
+                          correlation: float) -> np.ndarray:
+    """Each grouped CRE reuses its group leader's uniform draw in a ``correlation`` share of the
+    cells, so members with equal open rates are correlated by about ``correlation``."""
+    members = np.flatnonzero(leader >= 0)
+    members = members[leader[members] != members]
+    if len(members) == 0:
+        return draws
+    share = rng.random((draws.shape[0], len(members))) < correlation
+    draws[:, members] = np.where(share, draws[:, leader[members]], draws[:, members])
+    return draws
 
 
 def _simulate_rna(model: RegulatoryModel, cells: _Cells, drive: np.ndarray, rng: np.random.Generator):

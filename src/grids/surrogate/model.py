@@ -13,15 +13,20 @@ The ATAC decoder mirrors it with per-chromosome output heads (peak logits). The 
 autoencoder is genes -> 640 -> 320 -> 20 and back. Cross maps f_AR / f_RA translate latents;
 per-cell-type discriminators judge real vs translated latents.
 
-Cis path (our addition, see the issue note): the 20-d latent carries cell state, but not which
-of a gene's own enhancers are open in this cell. Each gene therefore also gets a sparse linear
-term over the peaks within ``cis_window`` of its TSS, fitted after the deep model as a ridge
-regression on its residuals and added in standardised units:
+Cis path (our addition, see the issue notes): the 20-d latent carries cell state, but not
+which of a gene's own enhancers are open in this cell. Each gene therefore also gets a small
+model of the peaks within ``cis_window`` of its TSS, fitted after the deep model on its
+residuals, in standardised units. Its state is a few sums over open peaks, one linear and
+``cis_units`` saturating ones, so that one open member of a redundant (OR) group can keep the
+gene on and an AND pair can need both:
 
-    F(x)_g = scale_g * (Dec_r(f_AR(h_a(x)))_g + b_g + sum_{j near g} W_gj x_j) + mean_g.
+    s_g0(x) = sum_{j near g} W_gj x_j,      s_gh(x) = sum_{j near g} V_ghj x_j   (h = 1..H)
+    cis_g(x) = b_g + s_g0 + sum_h a_gh clamp~(s_gh + c_gh)
+    F(x)_g = scale_g * (Dec_r(f_AR(h_a(x)))_g + cis_g(x)) + mean_g
 
-Removing peak j changes gene g by -W_gj through this path, so the explainer's gain stays one
-sparse product per path.
+with clamp~ a smooth clamp to [0, 1]. Removing peak j subtracts its weights from the sums, so
+the explainer still scores a removal exactly by touching only the removed columns, and its
+gains stay one sparse product per path.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["SurrogateConfig", "SparseBatch", "Surrogate", "TypeDiscriminators", "csr_to_batch", "dense_pooled_reference",
-           "focal_bce"]
+           "focal_bce", "smooth_clamp"]
 
 
 @dataclass
@@ -53,6 +58,13 @@ class SurrogateConfig:
     disc_hidden: int = 32
     dropout: float = 0.0
     n_cis_links: int = 0  # peak -> gene pairs of the cis path (0: no cis path)
+    cis_units: int = 0  # saturating sums per gene in the cis path (0: the linear cis path alone)
+    cis_sharpness: float = 10.0  # how sharply the smooth clamp bends at 0 and 1
+
+    @property
+    def cis_state_width(self) -> int:
+        """Sums per gene in the cis state: the linear one plus the saturating units."""
+        return 1 + self.cis_units
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,6 +148,10 @@ class Surrogate(nn.Module):
         self.register_buffer("cis_gene", torch.zeros(config.n_cis_links, dtype=torch.long))
         self.cis_weight = nn.Parameter(torch.zeros(config.n_cis_links))
         self.cis_bias = nn.Parameter(torch.zeros(config.n_genes))
+        units = config.cis_units
+        self.cis_unit_weight = nn.Parameter(torch.zeros(config.n_cis_links, units))
+        self.cis_unit_bias = nn.Parameter(torch.zeros(config.n_genes, units))
+        self.cis_unit_out = nn.Parameter(torch.zeros(config.n_genes, units))
         # Cross maps (shared over cell types, so prediction needs no label; see the issue note).
         self.f_ar = _mlp([config.latent_dim, config.cross_hidden, config.latent_dim], final_activation=False)
         self.f_ra = _mlp([config.latent_dim, config.cross_hidden, config.latent_dim], final_activation=False)
@@ -231,14 +247,16 @@ class Surrogate(nn.Module):
         peak = torch.repeat_interleave(torch.arange(self.config.n_peaks, device=counts.device), counts)
         return peak, self.cis_gene
 
-    def cis(self, batch: SparseBatch) -> torch.Tensor:
-        """b_g + sum_{j open, near g} W_gj per cell and gene (cells x genes, standardised units)."""
-        n_genes = self.config.n_genes
-        out = torch.zeros(batch.n_cells * n_genes, device=self.cis_weight.device, dtype=self.cis_weight.dtype)
-        if self.config.n_cis_links == 0:
-            return out.view(batch.n_cells, n_genes)
-        if batch.peaks.numel() == 0:
-            return out.view(batch.n_cells, n_genes) + self.cis_bias
+    def cis_link_weights(self) -> torch.Tensor:
+        """Per link, its weight in each sum of the cis state (links x (1 + cis_units))."""
+        return torch.cat([self.cis_weight.unsqueeze(1), self.cis_unit_weight], dim=1)
+
+    def cis_state(self, batch: SparseBatch) -> torch.Tensor:
+        """The cis sums over open peaks (cells x genes x (1 + cis_units)), biases not included."""
+        n_genes, width = self.config.n_genes, self.config.cis_state_width
+        out = torch.zeros(batch.n_cells * n_genes, width, device=self.cis_weight.device, dtype=self.cis_weight.dtype)
+        if self.config.n_cis_links == 0 or batch.peaks.numel() == 0:
+            return out.view(batch.n_cells, n_genes, width)
         first = self.cis_peak_ptr[batch.peaks]
         count = self.cis_peak_ptr[batch.peaks + 1] - first
         entry = torch.repeat_interleave(torch.arange(len(count), device=count.device), count)
@@ -246,7 +264,22 @@ class Surrogate(nn.Module):
         within = torch.arange(len(entry), device=count.device) - (torch.cumsum(count, 0) - count)[entry]
         link = first[entry] + within
         index = batch.cells[entry] * n_genes + self.cis_gene[link]
-        return out.index_add(0, index, self.cis_weight[link]).view(batch.n_cells, n_genes) + self.cis_bias
+        return out.index_add(0, index, self.cis_link_weights()[link]).view(batch.n_cells, n_genes, width)
+
+    def cis_from_state(self, state: torch.Tensor, genes: torch.Tensor | None = None) -> torch.Tensor:
+        """cis_g from the cis state (..., genes, 1 + cis_units) of all genes, or of ``genes``."""
+        bias = self.cis_bias if genes is None else self.cis_bias.index_select(0, genes)
+        out = state[..., 0] + bias
+        if self.config.cis_units:
+            unit_bias, unit_out = self.cis_unit_bias, self.cis_unit_out
+            if genes is not None:
+                unit_bias, unit_out = unit_bias.index_select(0, genes), unit_out.index_select(0, genes)
+            out = out + (smooth_clamp(state[..., 1:] + unit_bias, self.config.cis_sharpness) * unit_out).sum(-1)
+        return out
+
+    def cis(self, batch: SparseBatch) -> torch.Tensor:
+        """cis_g per cell and gene (cells x genes, standardised units)."""
+        return self.cis_from_state(self.cis_state(batch))
 
     # ---- the surrogate F(x) ---------------------------------------------------------------------
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
@@ -278,6 +311,12 @@ class Surrogate(nn.Module):
     def forward(self, batch: SparseBatch) -> torch.Tensor:
         """F(x): predicted log-normalised expression, clamped at 0."""
         return self.genes_from_pooled(self.pooled(batch), self.cis(batch)).clamp_min(0.0)
+
+
+def smooth_clamp(u: torch.Tensor, sharpness: float) -> torch.Tensor:
+    """A smooth clamp of u to [0, 1]: (softplus(k u) - softplus(k (u - 1))) / k. It saturates
+    above 1, so a second open member of an OR group adds (almost) nothing."""
+    return (F.softplus(sharpness * u) - F.softplus(sharpness * (u - 1.0))) / sharpness
 
 
 def focal_bce(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:

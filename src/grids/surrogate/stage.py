@@ -23,7 +23,7 @@ __all__ = ["run_train_surrogate", "gene_links", "MODEL_KEYS", "TRAIN_KEYS"]
 
 log = logging.getLogger(__name__)
 
-MODEL_KEYS = ("d_h", "chrom_dim", "latent_dim", "rna_hidden", "cross_hidden", "disc_hidden", "dropout")
+MODEL_KEYS = ("d_h", "chrom_dim", "latent_dim", "rna_hidden", "cross_hidden", "disc_hidden", "dropout", "cis_units")
 TRAIN_KEYS = tuple(TrainSettings.__dataclass_fields__)
 DEFAULT_CIS_WINDOW = 500_000
 

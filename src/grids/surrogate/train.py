@@ -157,17 +157,32 @@ def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray) ->
     return _map_rows(model, batcher, rows, lambda batch: model.genes_standardised(model.pooled(batch)))
 
 
-def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple) -> dict:
-    """Fit the cis path as a per-gene ridge regression on the trained deep model's residuals."""
+def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple, settings: TrainSettings) -> dict:
+    """Fit the cis path on the trained deep model's residuals: a per-gene ridge regression, then,
+    with ``cis_units``, saturating units refined from it (kept only if validation agrees)."""
+    from .cis import fit_group_units
+    from .metrics import per_gene_pearson
+
     train, val = data.rows("train"), data.rows("val")
-    residual = model.standardise(torch.from_numpy(data.rna[train]).to(model.gene_mean.device)).cpu().numpy()
+    device = model.gene_mean.device
+    residual = model.standardise(torch.from_numpy(data.rna[train]).to(device)).cpu().numpy()
     residual -= _standardised_rows(model, batcher, train)
-    observed_val = model.standardise(torch.from_numpy(data.rna[val]).to(model.gene_mean.device)).cpu().numpy()
-    ridge = fit_cis_ridge(data, cis[0], cis[1], residual, _standardised_rows(model, batcher, val), observed_val)
+    observed_val = model.standardise(torch.from_numpy(data.rna[val]).to(device)).cpu().numpy()
+    base_val = _standardised_rows(model, batcher, val)
+    ridge = fit_cis_ridge(data, cis[0], cis[1], residual, base_val, observed_val)
     model.set_cis_links(*cis, weight=ridge.weight, bias=ridge.bias)
     log.info("cis path: %d links, ridge alpha %g, median validation r %.3f", len(cis[0]), ridge.alpha,
              ridge.validation_r)
-    return {"links": int(len(cis[0])), "alpha": ridge.alpha, "validation_median_r": ridge.validation_r}
+    info = {"links": int(len(cis[0])), "alpha": ridge.alpha, "validation_median_r": ridge.validation_r,
+            "ridge_validation_median_r": ridge.validation_r}
+    if model.config.cis_units:
+        units = fit_group_units(model, data, cis[0], cis[1], ridge, residual, observed_val - base_val)
+        cis_val = _map_rows(model, batcher, val, model.cis)
+        info["validation_median_r"] = float(np.nanmedian(per_gene_pearson(base_val + cis_val, observed_val)))
+        info["group_units"] = units
+        log.info("cis path with group units: median validation r %.3f (ridge alone %.3f)",
+                 info["validation_median_r"], ridge.validation_r)
+    return info
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -291,7 +306,7 @@ def train_surrogate(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
-    cis_info = _fit_cis_path(model, batcher, data, cis) if len(cis[0]) else {"links": 0}
+    cis_info = _fit_cis_path(model, batcher, data, cis, settings) if len(cis[0]) else {"links": 0}
     stopped = "early stopping" if state["bad_epochs"] >= settings.patience else "max_epochs"
     log.info("trained %d epochs (%d steps, %s); best val MSE %.5f at epoch %d; %.1f s", state["epoch"],
              state["step"], stopped, state["best_val"], state["best_epoch"], time.perf_counter() - started)

@@ -1,0 +1,185 @@
+"""The redundancy rules: maps of one method's selections from its explain shards, and the summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..explain.tasks import file_stem
+from ..io import atomic_output
+from ..io import write_tsv as _write_tsv
+from .maps import MAP_COLUMNS, MapSettings, RedundancyMap, TargetEvaluator, empty_map, redundancy_map
+
+__all__ = ["map_selections", "summary_row", "write_map_files", "write_map_bedpe", "run_redundancy_maps",
+           "run_redundancy_summary", "read_summary", "SUMMARY_COLUMNS", "BEDPE_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+SELECTION = ["L", "cell_type", "target"]
+SUMMARY_COLUMNS = ["method", "L", "cell_type", "target", "n_peaks", "n_pairs", "n_redundant_pairs", "n_groups",
+                   "group_sizes", "protected_expression", "protected_fraction", "status"]
+BEDPE_COLUMNS = ["chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score"]
+# Text columns of the summary that hold one number per group (a lone number must stay text).
+LIST_COLUMNS = ["group_sizes", "protected_expression", "protected_fraction"]
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Six significant digits, as the evaluation tables."""
+    _write_tsv(frame, path, float_format="%.6g")
+
+
+def _joined(values: Sequence[float], fmt: str = "{:.6g}") -> str:
+    return ",".join(fmt.format(v) for v in values)
+
+
+def summary_row(result: RedundancyMap, *, method: str, L: int, cell_type: str, target: str) -> dict[str, Any]:
+    """One summary line: counts, group sizes and the expression each group protects."""
+    return {"method": method, "L": int(L), "cell_type": cell_type, "target": target, "n_peaks": len(result.peaks),
+            "n_pairs": len(result.pairs), "n_redundant_pairs": int((result.pairs["redundant"] == "true").sum()),
+            "n_groups": len(result.groups), "group_sizes": _joined([len(g.members) for g in result.groups], "{}"),
+            "protected_expression": _joined([g.protected for g in result.groups]),
+            "protected_fraction": _joined([g.fraction for g in result.groups]), "status": result.status}
+
+
+def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_matrix, cell_type: np.ndarray,
+                   genes: Sequence[str], peaks: pd.DataFrame, tss: pd.DataFrame, selections: pd.DataFrame,
+                   members: Mapping[str, Sequence[str]], *, window: int,
+                   settings: MapSettings = MapSettings()) -> Iterator[tuple[tuple[int, str, str], RedundancyMap]]:
+    """The map of every selection in ``selections`` (one method's shard rows), on the cells ``X``
+    of its own cell type (``cell_type``: a name per row of ``X``).
+
+    Yields ``((L, cell_type, target), map)``. A selection that did not run gives an empty map with
+    its status. ``members`` maps a target's file stem to its genes (a gene set's window is the
+    union of its members' windows); ``tss`` is :func:`grids.explain.stage.first_tss`.
+    """
+    from ..explain.baselines import window_peaks
+
+    gene_index = {g: i for i, g in enumerate(genes)}
+    for (type_name, target), rows in selections.groupby(["cell_type", "target"], sort=False):
+        type_name, target = str(type_name), str(target)
+        names = list(members.get(file_stem(type_name, target), [target]))
+        unknown = [g for g in names if g not in gene_index]
+        if unknown:
+            raise ValueError(f"target {target!r} ({type_name}): genes {', '.join(unknown[:5])} are not in the model")
+        cells = X[np.flatnonzero(np.asarray(cell_type) == type_name)]
+        if cells.shape[0] == 0:
+            raise ValueError(f"cell type {type_name!r} has no held-out cells to map redundancy on")
+        # One evaluator per target: its L's share the 'before' and window predictions.
+        evaluator = TargetEvaluator(predict, cells, [gene_index[g] for g in names],
+                                    max_cells_per_call=settings.max_cells_per_call)
+        window_set = window_peaks(peaks, tss, names, window)
+        for L, selection in rows.groupby("L", sort=True):
+            status = str(selection["status"].iloc[0])
+            if status != "ok":
+                yield (int(L), type_name, target), empty_map(status)
+                continue
+            chosen = selection.sort_values("rank", kind="stable")
+            chosen = chosen[chosen["peak_index"] >= 0]
+            labels = [f"{c}:{int(s)}-{int(e)}" for c, s, e in zip(chosen["chrom"], chosen["start"], chosen["end"])]
+            started, calls = time.perf_counter(), evaluator.calls
+            result = redundancy_map(evaluator, chosen["peak_index"].astype(np.int64).to_numpy(), window_set,
+                                    labels=labels, settings=settings)
+            log.info("L=%d %s / %s: %d peaks, %d of %d pairs redundant, %d group(s), %d cells, %d predict call(s), "
+                     "%.1f s", int(L), type_name, target, len(result.peaks),
+                     int((result.pairs["redundant"] == "true").sum()), len(result.pairs), len(result.groups),
+                     cells.shape[0], evaluator.calls - calls, time.perf_counter() - started)
+            yield (int(L), type_name, target), result
+
+
+def write_map_bedpe(result: RedundancyMap, peaks: pd.DataFrame, path: str | Path, *, target: str, title: str) -> None:
+    """Redundant pairs as peak <-> peak arcs (BEDPE), named ``{target}|{group}``; score is the
+    interaction as a share of the mean expression before, 0-1000 (comparable across targets).
+    Header lines only when no pair is redundant."""
+    redundant = result.pairs[result.pairs["redundant"] == "true"]
+    with atomic_output(path) as tmp, open(tmp, "w") as handle:
+        handle.write(f"# {title}: redundant peak pairs\n#" + "\t".join(BEDPE_COLUMNS) + "\n")
+        for row in redundant.itertuples(index=False):
+            a, b = peaks.iloc[int(row.peak_index_a)], peaks.iloc[int(row.peak_index_b)]
+            share = row.interaction / result.mean_before if result.mean_before > 0 else 0.0
+            score = int(np.clip(round(1000 * share), 0, 1000))
+            handle.write(f"{a['chrom']}\t{int(a['start'])}\t{int(a['end'])}\t{b['chrom']}\t{int(b['start'])}\t"
+                         f"{int(b['end'])}\t{target}|{row.group}\t{score}\n")
+
+
+def write_map_files(result: RedundancyMap, peaks: pd.DataFrame, base: str | Path, *, target: str, title: str) -> None:
+    """``{base}.tsv`` (MAP_COLUMNS; header only when nothing was mapped), ``.bedpe`` and ``.png``."""
+    from .figures import map_figure
+
+    write_tsv(result.pairs.reindex(columns=MAP_COLUMNS), f"{base}.tsv")
+    write_map_bedpe(result, peaks, f"{base}.bedpe", target=target, title=title)
+    map_figure(result, f"{base}.png", title=title)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+
+
+def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[str], metas: Sequence[str], method: str,
+                        split: str, window: int, settings: Mapping[str, Any], out_dir: str,
+                        expected: Sequence[str], out_summary: str, threads: int | None = None) -> pd.DataFrame:
+    """Maps of every selection of ``method`` at every L: ``{out_dir}/L{L}/{stem}.tsv/.bedpe/.png``
+    and the method's summary table. ``expected`` lists the ``L{L}/{stem}`` keys the rule promises."""
+    from ..explain.stage import first_tss, read_shards
+    from ..surrogate import load_paired, load_surrogate
+
+    options = MapSettings.from_config(dict(settings))
+    table, members, _ = read_shards(tables, metas)
+    table = table[table["method"] == method]
+    keys = table[SELECTION].drop_duplicates().itertuples(index=False)
+    found = {f"L{L}/{file_stem(str(c), str(t))}" for L, c, t in keys}
+    missing = sorted(set(expected) - found)
+    if missing:  # before the expensive part
+        raise ValueError(f"{method} shard tables lack selections for {', '.join(missing[:5])}")
+    _set_threads(threads)
+    saved = load_surrogate(model)
+    data = load_paired(paired)
+    saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
+    rows = data.rows(split)
+    if len(rows) == 0:
+        raise ValueError(f"{paired} has no cells in split {split!r} to map redundancy on")
+    names = np.asarray(data.cell_types, dtype=object)[data.cell_type[rows]]
+    peaks = data.peaks.reset_index(drop=True)
+    tss = first_tss(gtf, peaks["chrom"].astype(str).unique())
+    summary = []
+    for (L, cell_type, target), result in map_selections(saved.predict, data.atac[rows], names, data.genes, peaks, tss,
+                                                         table, members, window=window, settings=options):
+        stem = file_stem(cell_type, target)
+        write_map_files(result, peaks, Path(out_dir) / f"L{L}" / stem, target=target,
+                        title=f"{method} L={L}: {target} in {cell_type}")
+        summary.append(summary_row(result, method=method, L=L, cell_type=cell_type, target=target))
+    frame = pd.DataFrame(summary, columns=SUMMARY_COLUMNS)
+    write_tsv(frame, out_summary)
+    return frame
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """A summary table, the per-group lists kept as text."""
+    return pd.read_csv(path, sep="\t", dtype={**{c: str for c in LIST_COLUMNS}, "cell_type": str, "target": str,
+                                             "status": str}, keep_default_na=False)
+
+
+def run_redundancy_summary(*, tables: Sequence[str], out_table: str, out_figure: str) -> pd.DataFrame:
+    """The methods' summaries in one table (``results/redundancy/summary.tsv``) and its figure."""
+    from .figures import summary_figure
+
+    if not tables:
+        raise ValueError("no redundancy summaries to combine")
+    frames = [read_summary(path) for path in tables]
+    for path, frame in zip(tables, frames):
+        missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: not a redundancy summary, it lacks columns {', '.join(missing)}")
+    summary = pd.concat(frames, ignore_index=True)[SUMMARY_COLUMNS]
+    write_tsv(summary, out_table)
+    summary_figure(summary, out_figure)
+    return summary

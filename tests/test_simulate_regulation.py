@@ -148,12 +148,24 @@ def test_markers_are_highest_in_their_cell_type(demo_model):
         assert (genes.loc[demo_model.markers[cell_type], "marker_of"] == cell_type).all()
 
 
-def test_targets_tsv_matches_the_simulators_markers():
-    """config/targets.tsv lists markers of the demo's truth (seed 0)."""
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/second/config.yaml"])
+def test_targets_tsv_lists_markers_with_a_planted_or_group(config):
+    """config/targets.tsv (and the second configuration's) are the simulator's redundancy targets:
+    markers of their cell type with an OR group active there (grids.simulate.redundancy_targets)."""
     from pathlib import Path
 
-    model = build_regulatory_model(make_params("demo", seed=0))
-    targets = pd.read_csv(Path(__file__).resolve().parents[1] / "config" / "targets.tsv", sep="\t")
+    import yaml
+
+    from grids.simulate import redundancy_targets
+
+    repo = Path(__file__).resolve().parents[1]
+    default = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    chosen = yaml.safe_load((repo / config).read_text())
+    simulate = {**default["simulate"], **chosen.get("simulate", {})}
+    model = build_regulatory_model(make_params(simulate["preset"], simulate["seed"], **simulate["overrides"]))
+    targets = pd.read_csv(repo / chosen["targets"], sep="\t")
+    expected = redundancy_targets(model)
+    assert targets.to_dict("list") == expected.to_dict("list")
     assert set(targets["cell_type"]) == set(model.cell_types)
     for row in targets.itertuples():
         assert row.gene in model.markers[row.cell_type]

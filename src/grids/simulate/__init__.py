@@ -4,6 +4,7 @@ from .model import LINK_KINDS, MITO_GENES, RegulatoryModel, build_regulatory_mod
 from .hic import loop_pixels, write_hic_cool
 from .params import PRESETS, SimulationParams, cell_type_names, make_params
 from .sample import barcode_whitelist, sample_output_files, sample_output_paths, simulate_sample
+from .targets import redundancy_targets
 
 __all__ = [
     "LINK_KINDS",
@@ -18,6 +19,7 @@ __all__ = [
     "sample_output_files",
     "sample_output_paths",
     "simulate_sample",
+    "redundancy_targets",
     "loop_pixels",
     "write_hic_cool",
 ]

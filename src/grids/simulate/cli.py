@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", metavar="KEY=JSON", action="append", default=[],
                         help="override a SimulationParams field, e.g. --set cells_per_sample=300")
     parser.add_argument("--no-hic", action="store_true", help="skip the per-cell-type .cool files")
+    parser.add_argument("--targets", type=Path, metavar="TSV",
+                        help="also write per-gene targets (markers with a planted OR group) as a targets.tsv")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = {}
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         parser.error(str(err))
     model = build_regulatory_model(params)
+    if args.targets:
+        from ..io import write_tsv
+        from .targets import redundancy_targets
+
+        write_tsv(redundancy_targets(model), args.targets)
     for sample in args.samples:
         simulate_sample(params, sample, args.out / sample, model=model, hic=False)
         if not args.no_hic:

@@ -52,7 +52,7 @@ class SimulationParams:
     frac_additive_pairs: float = 0.2
     frac_and_pairs: float = 0.1
     # cells
-    cells_per_sample: int = 600
+    cells_per_sample: int = 1000
     empty_droplets_per_sample: int = 1200
     frac_low_quality: float = 0.06
     # ATAC

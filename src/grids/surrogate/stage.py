@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..config import read_targets
 from ..io import atomic_output
@@ -63,6 +64,7 @@ def run_train_surrogate(
     links = gene_links(data, gtf, window) if window > 0 else None
     model, info = train_surrogate(data, train_settings, checkpoint=checkpoint, cis=links,
                                   model_kwargs={k: settings[k] for k in MODEL_KEYS if k in settings})
+    linear_cis = info.get("cis", {}).pop("linear_cis_state", None)
     save_surrogate(model, data, info, out_model)
 
     # Test predictions come from the saved file, so the metrics describe what users load.
@@ -70,12 +72,22 @@ def run_train_surrogate(
     predicted = load_surrogate(out_model).predict(data.atac[test])
     markers = list(dict.fromkeys(read_targets(targets)["gene"]))
     metrics = {"surrogate": evaluate_predictions(predicted, data, markers)}
+    if linear_cis is not None:
+        # The same surrogate with the additive (ridge-only) cis path: what the group units add.
+        linear = load_surrogate(out_model)
+        with torch.no_grad():
+            for name, value in linear_cis.items():
+                getattr(linear.model, name).copy_(value)
+            linear.model.cis_unit_out.zero_()
+        metrics["surrogate_linear_cis"] = evaluate_predictions(linear.predict(data.atac[test]), data, markers)
     ridge_prediction, alpha = ridge_baseline(data)
     metrics["ridge"] = {**evaluate_predictions(ridge_prediction, data, markers), "alpha": alpha}
     metrics["training"] = {k: v for k, v in info.items() if k != "history"}
     metrics["history"] = info["history"]
     metrics["n_cells"] = {s: int(len(data.rows(s))) for s in ("train", "val", "test")}
-    for name in ("surrogate", "ridge"):
+    for name in ("surrogate", "surrogate_linear_cis", "ridge"):
+        if name not in metrics:
+            continue
         m = metrics[name]
         log.info("%s: median test r %.3f, marker-mean R2 %s, test MSE %.3f", name, m["median_pearson_r"],
                  None if m["marker_mean_r2"] is None else round(m["marker_mean_r2"], 3), m["test_mse"])

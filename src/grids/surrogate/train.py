@@ -176,6 +176,10 @@ def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tu
     info = {"links": int(len(cis[0])), "alpha": ridge.alpha, "validation_median_r": ridge.validation_r,
             "ridge_validation_median_r": ridge.validation_r}
     if model.config.cis_units:
+        # The ridge-only (additive) cis path, for the test metrics to compare against; popped by
+        # the caller before the info is saved.
+        info["linear_cis_state"] = {name: p.detach().cpu().clone() for name, p in model.named_parameters()
+                                    if name.startswith("cis_")}
         units = fit_group_units(model, data, cis[0], cis[1], ridge, residual, observed_val - base_val)
         cis_val = _map_rows(model, batcher, val, model.cis)
         info["validation_median_r"] = float(np.nanmedian(per_gene_pearson(base_val + cis_val, observed_val)))

@@ -200,3 +200,25 @@ def test_pair_moves_find_an_or_pair_that_single_swaps_miss():
     assert set(window[np.argsort(-scores)[:2]]) == {0, 1}
     # Validation never rises along the search.
     assert (np.diff(pairs.curve["validation"]) <= 1e-12).all()
+
+
+def test_relative_change_is_the_evaluations_rel_delta():
+    """The search's final validation check uses the evaluation's Rel Δ (natural scale, change of
+    the cell mean), computed here from the explainer's state and there from plain predictions."""
+    from grids.evaluate.drop import drop_summary, remove_peaks
+
+    model = _model(seed=2, cis_units=2)
+    objective = SubsetObjective(model, np.array([1, 4]))
+    X = _cells(12, seed=3)
+    cells = objective.cells(X)
+    subset = np.array([0, 5, 9])
+    chrom = model.chrom_of_peak.numpy()
+
+    def predict(Z):
+        from grids.surrogate.model import csr_to_batch
+
+        with torch.no_grad():
+            return model(csr_to_batch(sp.csr_matrix(Z), chrom, len(SIZES))).numpy()[:, [1, 4]]
+
+    expected = drop_summary(predict(X), predict(remove_peaks(sp.csr_matrix(X), subset)))[1] / 100
+    assert np.isclose(objective.relative_change(cells, subset), expected, rtol=1e-9)

@@ -24,7 +24,8 @@ rule explain_shard:
         resume="results/explain/{method}/shards/shard{shard}.partial.json",
     log:
         "logs/explain/{method}/shard{shard}.log",
-    threads: 2
+    # SAGE and LIME are bound by Python overhead on one core: two of their shards run side by side.
+    threads: lambda wildcards: 1 if wildcards.method in ("sage", "lime") else 2
     resources:
         gpu=explain_gpus,
         mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 20),

@@ -18,4 +18,5 @@ with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):  # noqa
         out_table=snakemake.output.table,  # noqa: F821
         out_meta=snakemake.output.meta,  # noqa: F821
         resume=snakemake.params.resume,  # noqa: F821
+        threads=snakemake.threads,  # noqa: F821
     )

@@ -165,7 +165,7 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
                                          [[int(j)] for j in candidates], remaining_features=1)
     np.random.seed(seed)  # sage draws its permutations from numpy's global generator
     estimator = sage.PermutationEstimator(imputer, "mse", random_state=seed)
-    explanation = estimator(X, None, batch_size=1024, n_permutations=2 * len(candidates), bar=False,
+    explanation = estimator(X, None, batch_size=1024, n_permutations=len(candidates), bar=False,
                             verbose=False)
     peaks, top_scores = _top(np.asarray(explanation.values, dtype=np.float64), candidates, min(L, len(candidates)))
     return _selection(objective, train, peaks, top_scores)

@@ -160,6 +160,18 @@ class SubsetObjective:
         pooled, cis = self.removal(cells, subset)
         return float(self.loss_from_state(cells, cells.pooled - pooled, cells.cis - cis))
 
+    @torch.no_grad()
+    def relative_change(self, cells: CellSet, subset: np.ndarray) -> float:
+        """The evaluation's Rel Δ of the targets on these cells: per target gene, the change of
+        its cell mean on the natural scale relative to the mean before, averaged over targets."""
+        before = self.predict(cells.pooled, cells.cis).index_select(-1, self.target_cols)
+        pooled, cis = self.removal(cells, np.asarray(subset, dtype=np.int64))
+        after = self.predict(cells.pooled - pooled, cells.cis - cis).index_select(-1, self.target_cols)
+        mean_before = torch.expm1(before.double()).mean(0)
+        change = torch.expm1(after.double()).mean(0) - mean_before
+        valid = mean_before > 0
+        return float((change[valid] / mean_before[valid]).mean()) if bool(valid.any()) else float("nan")
+
     # ---- DESIGN §5 step 2: the gain of every peak in one backward pass ------------------------
     def gains(self, cells: CellSet, subset: np.ndarray) -> np.ndarray:
         """d_j = mean_cells G_j . (E[j, 0] - E[j, x_j]) for every peak: the first-order change of L

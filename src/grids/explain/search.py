@@ -149,6 +149,7 @@ def grids_search(
         subset = np.sort(rng.choice(candidates, size=settings.L, replace=False))
     else:
         raise ValueError(f"unknown GRIDS start {settings.init!r}; use random or saliency")
+    start = subset.copy()
     since_swap = 0
     train_loss = objective.loss(train, subset)
     val_loss = objective.loss(validation, subset) if validation is not None else None
@@ -238,5 +239,14 @@ def grids_search(
             break
     if n_pair_moves:
         log.debug("%s: %d pair move(s) kept", description, n_pair_moves)
+    # The objective (squared per-cell ratios, log scale) and the reported drop (change of the
+    # cell mean, natural scale) can disagree, most for gene sets: on validation cells the end
+    # must also be at least as good as the start in the reported figure, or the start is kept.
+    curve["kept_start"] = False
+    if validation is not None and settings.verify and set(subset.tolist()) != set(start.tolist()):
+        if objective.relative_change(validation, subset) > objective.relative_change(validation, start):
+            log.info("%s: the search's end drops the targets less than its start on validation cells; "
+                     "keeping the start", description)
+            subset, curve["kept_start"] = start, True
     peaks, scores = rank_subset(objective, train, subset)
     return Selection(peaks, scores, objective.loss(train, subset), curve)

@@ -106,6 +106,7 @@ def run_explain_shard(
     device: str = "cpu",
     progress: bool = True,
     resume: str | None = None,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """Run ``method`` for every task of the shard and every L; write one long table.
 
@@ -120,6 +121,10 @@ def run_explain_shard(
     from .core import SubsetObjective
     from .search import GridsSettings, grids_search, open_candidates
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))  # the job's share of the cores, not all of them
     saved = load_surrogate(model, device=str(resolve_device(device, "explain.device")))
     data = load_paired(paired)
     saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)

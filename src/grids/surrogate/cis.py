@@ -2,10 +2,11 @@
 
 The ridge regression gives each gene a linear (additive) cis term. Some genes are kept on by any
 one of several enhancers (redundancy, OR) or need two together (AND); no additive model can
-show that. For every gene we therefore test, among its strongest nearby peaks, every set S of
-2..``max_set`` peaks for the indicator "any of S open" (OR) and "all of S open" (AND) against the
-ridge's residuals. A set whose indicator explains a significant share of what the ridge leaves
-(partial F above ``min_f``) becomes one unit of the surrogate's cis path,
+show that. For every gene we therefore test every pair of its strongest nearby peaks for an
+interaction on what the ridge leaves: sub-additive is "any of S open" (OR), super-additive "all of
+S open" (AND). A pair whose indicator explains a significant share (partial F above ``min_f``)
+grows by further members while each raises its F (an OR group's third member is rarely strong
+alone), and becomes one unit of the surrogate's cis path,
 
     unit(x) = a * clamp~(1.5 * sum_{j in S} x_j - 1.5 (t - 1) - 0.25),  t = 1 (OR) or |S| (AND),
 
@@ -38,10 +39,11 @@ UNIT_SLOPE = 1.5  # weight of each member in a unit's sum
 class GroupUnitSettings:
     """How group units are searched and fitted."""
 
-    top_k: int = 10  # strongest nearby peaks (by ridge weight) a gene's sets are drawn from
-    max_set: int = 3  # largest set tested
-    # Partial F of a set's indicator on the ridge residual. About 100 sets are tested per gene,
-    # so 12 (p = 5e-4 each) keeps false units near 5% of genes.
+    top_k: int = 10  # strongest nearby peaks (by ridge weight) a gene's pairs are drawn from
+    max_set: int = 4  # largest set a found pair grows to
+    grow_f: float = 6.0  # F gain for each member added to a found set
+    # Partial F of a pair's interaction on the ridge residual. 45 pairs are tested per gene, so
+    # 12 (p = 5e-4 each) keeps false units near 2% of genes.
     min_f: float = 12.0
     unit_penalty: float = 0.05  # ridge penalty of a unit's output weight, relative to the peaks'
     # Also require a lower validation error per gene. Off by default: a group active in one cell
@@ -62,28 +64,62 @@ def _unit_values(A_set: np.ndarray, logic: str, sharpness: float) -> np.ndarray:
     return smooth_clamp(torch.as_tensor(u, dtype=torch.float32), sharpness).numpy().astype(np.float64)
 
 
-def _candidate_sets(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, settings: GroupUnitSettings,
-                    sharpness: float) -> list[tuple[float, tuple[int, ...], str, np.ndarray]]:
-    """(F, columns, logic, unit values) for every tested set, best first."""
-    strongest = [int(i) for i in np.argsort(-weight, kind="stable")[: settings.top_k] if weight[i] > 0]
+def _set_score(A: np.ndarray, columns: tuple[int, ...], logic: str, residual: np.ndarray, noise: float,
+               sharpness: float) -> tuple[float, float, np.ndarray]:
+    """(partial F, coefficient sign, unit values) of a set's indicator on the ridge residual,
+    beyond its members' own linear terms."""
+    members = A[:, list(columns)]
     n = len(residual)
-    noise = residual @ residual / max(n - 1, 1)
+    f = _unit_values(members, logic, sharpness)
+    basis = np.column_stack([np.ones(n), members])
+    orth = f - basis @ np.linalg.lstsq(basis, f, rcond=None)[0]
+    norm = orth @ orth
+    if norm < 1e-6 * n:
+        return 0.0, 0.0, f
+    projection = orth @ residual
+    return projection**2 / norm / max(noise, 1e-12), float(np.sign(projection)), f
+
+
+def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, settings: GroupUnitSettings,
+                     sharpness: float) -> list[tuple[float, tuple[int, ...], str, np.ndarray]]:
+    """(F, columns, logic, unit values) for every pair of the strongest peaks, best first. Given
+    its members' linear terms a pair's OR and AND indicators span the same interaction, so one is
+    tested and the sign names it: sub-additive is OR (redundant), super-additive is AND."""
+    strongest = [int(i) for i in np.argsort(-weight, kind="stable")[: settings.top_k] if weight[i] > 0]
+    noise = residual @ residual / max(len(residual) - 1, 1)
     out = []
-    for size in range(2, settings.max_set + 1):
-        for columns in itertools.combinations(strongest, size):
-            members = A[:, columns]
-            basis = np.column_stack([np.ones(n), members])
-            for logic in ("or", "and"):
-                f = _unit_values(members, logic, sharpness)
-                # What the indicator adds beyond its members' own linear terms.
-                orth = f - basis @ np.linalg.lstsq(basis, f, rcond=None)[0]
-                norm = orth @ orth
-                if norm < 1e-6 * n:
-                    continue
-                gain = (orth @ residual) ** 2 / norm
-                out.append((gain / max(noise, 1e-12), tuple(columns), logic, f))
+    for columns in itertools.combinations(strongest, 2):
+        f_stat, _, both = _set_score(A, columns, "and", residual, noise, sharpness)
+        if f_stat <= 0:
+            continue
+        logic = "or" if _set_score(A, columns, "or", residual, noise, sharpness)[1] > 0 else "and"
+        values = both if logic == "and" else _unit_values(A[:, list(columns)], "or", sharpness)
+        out.append((f_stat, columns, logic, values))
     out.sort(key=lambda item: -item[0])
     return out
+
+
+def _grow(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, found: tuple, settings: GroupUnitSettings,
+          sharpness: float) -> tuple[float, tuple[int, ...], str, np.ndarray]:
+    """Add members to a found set while one more raises its F by ``grow_f`` (up to ``max_set``):
+    the third member of an OR group alone matters only where the other two are closed, too
+    rarely to rank among the strongest peaks, but it completes the group's indicator."""
+    noise = residual @ residual / max(len(residual) - 1, 1)
+    f_stat, columns, logic, values = found
+    others = [int(j) for j in np.flatnonzero(weight > 0)]
+    while len(columns) < settings.max_set:
+        best = None
+        for j in others:
+            if j in columns:
+                continue
+            grown = tuple(sorted((*columns, j)))
+            score, sign, grown_values = _set_score(A, grown, logic, residual, noise, sharpness)
+            if (logic == "or") == (sign > 0) and (best is None or score > best[0]):
+                best = (score, grown, logic, grown_values)
+        if best is None or best[0] < f_stat + settings.grow_f:
+            break
+        f_stat, columns, logic, values = best
+    return f_stat, columns, logic, values
 
 
 def _penalised_fit(A: np.ndarray, target: np.ndarray, penalty: np.ndarray) -> tuple[np.ndarray, float]:
@@ -124,11 +160,13 @@ def fit_group_units(model, data, peak: np.ndarray, gene: np.ndarray, ridge, resi
         residual = residual_train[:, g] - A @ w - bias[g]
         tested += 1
         chosen: list[tuple[float, tuple[int, ...], str, np.ndarray]] = []
-        for candidate in _candidate_sets(A, w, residual, settings, sharpness):
+        for candidate in _candidate_pairs(A, w, residual, settings, sharpness):
             if candidate[0] < settings.min_f or len(chosen) == n_units:
                 break
             if all(not set(candidate[1]) & set(c[1]) for c in chosen):
-                chosen.append(candidate)
+                grown = _grow(A, w, residual, candidate, settings, sharpness)
+                if all(not set(grown[1]) & set(c[1]) for c in chosen):
+                    chosen.append(grown)
         if not chosen:
             continue
         features = np.column_stack([c[3] for c in chosen])

@@ -107,7 +107,7 @@ def test_gpu_jobs_request_one_gpu_from_snakemake(tmp_path, device):
     result = snakemake(root, "-n", "--cores", "4", "--resources", "gpu=1", "--configfile", "gpu.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = _job_resources(result.stdout + result.stderr)
-    gpu_methods = {"grids", "saliency", "smoothgrad", "fimap", "sage", "lime"}
+    gpu_methods = {"grids", "grids_cis", "saliency", "smoothgrad", "fimap", "sage", "lime"}
     checked = 0
     for rule, output, resources in jobs:
         method = output.split("/")[2] if rule == "explain_shard" else None

@@ -12,7 +12,7 @@ from ..explain.tasks import file_stem
 from ..io import write_tsv as _write_tsv
 from .selections import KEY, read_selections
 
-__all__ = ["run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation", "run_ground_truth",
+__all__ = ["evaluation_cells", "run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation", "run_ground_truth",
            "run_redundancy_calls", "run_track_figures", "marker_genes", "HIC_COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def write_tsv(frame: pd.DataFrame, path: str) -> None:
     _write_tsv(frame, path, float_format="%.6g")
 
 
-def _evaluation_cells(model: str, paired: str, split: str):
+def evaluation_cells(model: str, paired: str, split: str):
     """The surrogate, and the paired data's cells of one split with their cell-type names."""
     from ..surrogate import load_paired, load_surrogate
 
@@ -47,7 +47,7 @@ def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas
     from .figures import drop_figure
 
     selections, members = read_selections(tables, metas)
-    saved, data, X, names = _evaluation_cells(model, paired, split)
+    saved, data, X, names = evaluation_cells(model, paired, split)
     drops = expression_drop(saved.predict, X, names, data.genes, selections, members, stem=file_stem)
     write_tsv(drops, out_table)
     write_tsv(wide_table(drops, "gene"), out_genes)
@@ -75,7 +75,7 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
     from .figures import cross_celltype_figure
 
     selections, members = read_selections(tables, metas)
-    saved, data, X, names = _evaluation_cells(model, paired, split)
+    saved, data, X, names = evaluation_cells(model, paired, split)
     markers = marker_genes(read_targets(targets), members, data.cell_types, set_target)
     cross = cross_celltype(saved.predict, X, names, data.genes, selections, markers, method=method)
     write_tsv(cross, out_table)
@@ -168,7 +168,7 @@ def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: S
 
     selections, members = read_selections(tables, metas)
     planted = read_truth(truth)
-    saved, data, X, names = _evaluation_cells(model, paired, split)
+    saved, data, X, names = evaluation_cells(model, paired, split)
     peaks = data.peaks.reset_index(drop=True)
     recovery = ground_truth(selections, members, planted, peaks, stem=file_stem)
     redundancy = redundancy_check(saved.predict, X, names, data.genes, planted, peaks)

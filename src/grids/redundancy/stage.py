@@ -129,8 +129,8 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
                         expected: Sequence[str], out_summary: str, threads: int | None = None) -> pd.DataFrame:
     """Maps of every selection of ``method`` at every L: ``{out_dir}/L{L}/{stem}.tsv/.bedpe/.png``
     and the method's summary table. ``expected`` lists the ``L{L}/{stem}`` keys the rule promises."""
+    from ..evaluate.stage import evaluation_cells
     from ..explain.stage import first_tss, read_shards
-    from ..surrogate import load_paired, load_surrogate
 
     options = MapSettings.from_config(dict(settings))
     table, members, _ = read_shards(tables, metas)
@@ -141,17 +141,11 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     if missing:  # before the expensive part
         raise ValueError(f"{method} shard tables lack selections for {', '.join(missing[:5])}")
     _set_threads(threads)
-    saved = load_surrogate(model)
-    data = load_paired(paired)
-    saved.check_compatible(list(map(str, data.peaks.index)), data.genes, source=paired)
-    rows = data.rows(split)
-    if len(rows) == 0:
-        raise ValueError(f"{paired} has no cells in split {split!r} to map redundancy on")
-    names = np.asarray(data.cell_types, dtype=object)[data.cell_type[rows]]
+    saved, data, X, names = evaluation_cells(model, paired, split)
     peaks = data.peaks.reset_index(drop=True)
     tss = first_tss(gtf, peaks["chrom"].astype(str).unique())
     summary = []
-    for (L, cell_type, target), result in map_selections(saved.predict, data.atac[rows], names, data.genes, peaks, tss,
+    for (L, cell_type, target), result in map_selections(saved.predict, X, names, data.genes, peaks, tss,
                                                          table, members, window=window, settings=options):
         stem = file_stem(cell_type, target)
         write_map_files(result, peaks, Path(out_dir) / f"L{L}" / stem, target=target,

@@ -163,7 +163,11 @@ def test_links_table_layout_and_distances(demo_sample, demo_model):
     assert list(links.columns[: len(LINK_COLUMNS)]) == LINK_COLUMNS
     assert set(links["kind"]) == {"promoter", "enhancer", "redundant", "indirect"}
     assert (links.loc[links.kind == "redundant", "group"] != "").all()
-    assert (links.loc[links.kind != "redundant", "group"] == "").all()
+    # Grouped links: OR groups are kind "redundant"; AND and additive control pairs are enhancers.
+    grouped = links["group"] != ""
+    assert set(links.loc[grouped, "logic"]) == {"or", "and", "additive"}
+    assert (links.loc[grouped & (links.kind != "redundant"), "kind"] == "enhancer").all()
+    assert (links.loc[~grouped, "logic"] == "").all()
     tss = demo_model.genes.set_index("gene")["tss"]
     distal = links[links.kind.isin(["enhancer", "redundant"])]
     distance = ((distal.start + distal.end) // 2 - tss.loc[distal.gene].to_numpy()).abs()

@@ -450,21 +450,21 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
     # Grouped CREs open in the same cell types. Independent regime: each member at a moderate
     # rate of its own, so every combination of open members occurs in the type's cells.
     # Co-accessible regime: all open often, so any one member nearly always keeps the gene on.
+    independent = params.redundancy_regime == "independent"
+    # Independent regime: most groups act in every cell type (a marker's group at least in its
+    # own), so each group is seen in many cells with none, one or several members open.
+    share_everywhere = params.group_everywhere if independent else 0.4
+    on = (params.redundant_open_min, params.redundant_open_max) if independent else (0.8, 0.95)
     groups = cres["group"][grouped]
     for _, members in cres.index[grouped].groupby(groups).items():
         members = np.asarray(members)
         k = marker_k[members[0]]
-        # Independent regime: most groups act in every cell type (a marker's group at least in
-        # its own), so each group is seen in many cells with none, one or several members open.
-        share_everywhere = params.group_everywhere if params.redundancy_regime == "independent" else 0.4
-        if (k < 0 or params.redundancy_regime == "independent") and rng.random() < share_everywhere:
+        if (k < 0 or independent) and rng.random() < share_everywhere:
             on_types = np.arange(n_types)
         else:
             on_types = _specific_access(rng, 1, n_types, (1.0, 1.0), (0.0, 0.0), 2,
                                         np.array([k]))[0].nonzero()[0]
         access[members] = rng.uniform(0.01, 0.05, size=(len(members), n_types))
-        on = ((params.redundant_open_min, params.redundant_open_max) if params.redundancy_regime == "independent"
-              else (0.8, 0.95))
         access[np.ix_(members, on_types)] = rng.uniform(*on, size=(len(members), len(on_types)))
     orphan = kind == "orphan"
     orphan_const = orphan & (rng.random(n_cres) < 0.3)

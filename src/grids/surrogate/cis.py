@@ -23,7 +23,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from .model import smooth_clamp
@@ -80,31 +79,30 @@ def _set_score(A: np.ndarray, columns: tuple[int, ...], logic: str, residual: np
     return projection**2 / norm / max(noise, 1e-12), float(np.sign(projection)), f
 
 
-def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, settings: GroupUnitSettings,
-                     sharpness: float) -> list[tuple[float, tuple[int, ...], str, np.ndarray]]:
+def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, noise: float,
+                     settings: GroupUnitSettings, sharpness: float) -> list[tuple[float, tuple[int, ...], str, np.ndarray]]:
     """(F, columns, logic, unit values) for every pair of the strongest peaks, best first. Given
-    its members' linear terms a pair's OR and AND indicators span the same interaction, so one is
-    tested and the sign names it: sub-additive is OR (redundant), super-additive is AND."""
+    its members' linear terms a pair's OR and AND indicators span the same interaction (OR =
+    x_a + x_b - AND), so one is tested and the sign names it: super-additive is AND, sub-additive
+    is OR (redundant)."""
     strongest = [int(i) for i in np.argsort(-weight, kind="stable")[: settings.top_k] if weight[i] > 0]
-    noise = residual @ residual / max(len(residual) - 1, 1)
     out = []
     for columns in itertools.combinations(strongest, 2):
-        f_stat, _, both = _set_score(A, columns, "and", residual, noise, sharpness)
+        f_stat, sign, both = _set_score(A, columns, "and", residual, noise, sharpness)
         if f_stat <= 0:
             continue
-        logic = "or" if _set_score(A, columns, "or", residual, noise, sharpness)[1] > 0 else "and"
+        logic = "and" if sign > 0 else "or"
         values = both if logic == "and" else _unit_values(A[:, list(columns)], "or", sharpness)
         out.append((f_stat, columns, logic, values))
     out.sort(key=lambda item: -item[0])
     return out
 
 
-def _grow(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, found: tuple, settings: GroupUnitSettings,
-          sharpness: float) -> tuple[float, tuple[int, ...], str, np.ndarray]:
+def _grow(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, noise: float, found: tuple,
+          settings: GroupUnitSettings, sharpness: float) -> tuple[float, tuple[int, ...], str, np.ndarray]:
     """Add members to a found set while one more raises its F by ``grow_f`` (up to ``max_set``):
     the third member of an OR group alone matters only where the other two are closed, too
     rarely to rank among the strongest peaks, but it completes the group's indicator."""
-    noise = residual @ residual / max(len(residual) - 1, 1)
     f_stat, columns, logic, values = found
     others = [int(j) for j in np.flatnonzero(weight > 0)]
     while len(columns) < settings.max_set:
@@ -159,12 +157,13 @@ def fit_group_units(model, data, peak: np.ndarray, gene: np.ndarray, ridge, resi
         w = linear[links]
         residual = residual_train[:, g] - A @ w - bias[g]
         tested += 1
+        noise = residual @ residual / max(len(residual) - 1, 1)
         chosen: list[tuple[float, tuple[int, ...], str, np.ndarray]] = []
-        for candidate in _candidate_pairs(A, w, residual, settings, sharpness):
+        for candidate in _candidate_pairs(A, w, residual, noise, settings, sharpness):
             if candidate[0] < settings.min_f or len(chosen) == n_units:
                 break
             if all(not set(candidate[1]) & set(c[1]) for c in chosen):
-                grown = _grow(A, w, residual, candidate, settings, sharpness)
+                grown = _grow(A, w, residual, noise, candidate, settings, sharpness)
                 if all(not set(grown[1]) & set(c[1]) for c in chosen):
                     chosen.append(grown)
         if not chosen:

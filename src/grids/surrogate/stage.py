@@ -69,17 +69,17 @@ def run_train_surrogate(
 
     # Test predictions come from the saved file, so the metrics describe what users load.
     test = data.rows("test")
-    predicted = load_surrogate(out_model).predict(data.atac[test])
+    saved = load_surrogate(out_model)
+    predicted = saved.predict(data.atac[test])
     markers = list(dict.fromkeys(read_targets(targets)["gene"]))
     metrics = {"surrogate": evaluate_predictions(predicted, data, markers)}
     if linear_cis is not None:
         # The same surrogate with the additive (ridge-only) cis path: what the group units add.
-        linear = load_surrogate(out_model)
         with torch.no_grad():
             for name, value in linear_cis.items():
-                getattr(linear.model, name).copy_(value)
-            linear.model.cis_unit_out.zero_()
-        metrics["surrogate_linear_cis"] = evaluate_predictions(linear.predict(data.atac[test]), data, markers)
+                getattr(saved.model, name).copy_(value)
+            saved.model.cis_unit_out.zero_()
+        metrics["surrogate_linear_cis"] = evaluate_predictions(saved.predict(data.atac[test]), data, markers)
     ridge_prediction, alpha = ridge_baseline(data)
     metrics["ridge"] = {**evaluate_predictions(ridge_prediction, data, markers), "alpha": alpha}
     metrics["training"] = {k: v for k, v in info.items() if k != "history"}

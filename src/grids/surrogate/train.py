@@ -157,9 +157,9 @@ def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray) ->
     return _map_rows(model, batcher, rows, lambda batch: model.genes_standardised(model.pooled(batch)))
 
 
-def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple, settings: TrainSettings) -> dict:
+def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple) -> dict:
     """Fit the cis path on the trained deep model's residuals: a per-gene ridge regression, then,
-    with ``cis_units``, saturating units refined from it (kept only if validation agrees)."""
+    with ``cis_units``, group units found on the ridge's residuals (:mod:`grids.surrogate.cis`)."""
     from .cis import fit_group_units
     from .metrics import per_gene_pearson
 
@@ -310,7 +310,7 @@ def train_surrogate(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
-    cis_info = _fit_cis_path(model, batcher, data, cis, settings) if len(cis[0]) else {"links": 0}
+    cis_info = _fit_cis_path(model, batcher, data, cis) if len(cis[0]) else {"links": 0}
     stopped = "early stopping" if state["bad_epochs"] >= settings.patience else "max_epochs"
     log.info("trained %d epochs (%d steps, %s); best val MSE %.5f at epoch %d; %.1f s", state["epoch"],
              state["step"], stopped, state["best_val"], state["best_epoch"], time.perf_counter() - started)

@@ -317,3 +317,47 @@ def test_group_units_find_or_and_pairs_and_leave_additive_genes_linear():
     none, only_0, only_1, both = or_gene
     assert both - none == pytest.approx(2.0, abs=0.3)
     assert abs(both - only_0) < 0.3 and abs(both - only_1) < 0.3  # either member keeps it on
+
+
+def test_group_units_find_or_triples_and_drop_the_members_linear_terms():
+    """An OR of three peaks is found as one unit although each of its pairs shows little (the
+    third member is open in most cells); a pure OR keeps no linear terms on its members, so
+    closing one member where another is open costs nothing, while a gene with an OR pair plus an
+    extra effect of one member keeps that member's linear term."""
+    from grids.surrogate import fit_cis_ridge
+    from grids.surrogate.cis import fit_group_units
+
+    rng = np.random.default_rng(3)
+    n_cells, n_peaks = 1500, 8
+    X = (rng.random((n_cells, n_peaks)) < 0.5).astype(np.float32)
+    triple = 2.0 * X[:, [0, 1, 2]].max(1)
+    mixed = 2.0 * np.maximum(X[:, 4], X[:, 5]) + 1.0 * X[:, 4]
+    rna = np.stack([triple, mixed], 1) + rng.normal(0, 0.4, (n_cells, 2))
+    split = np.array(["train"] * 1050 + ["val"] * 225 + ["test"] * 225)
+    peaks = pd.DataFrame({"chrom": "chr1", "start": np.arange(n_peaks) * 1000, "end": np.arange(n_peaks) * 1000 + 500})
+    data = PairedData(atac=sp.csr_matrix(X), rna=rna.astype(np.float32), cell_type=np.zeros(n_cells, np.int64),
+                      cell_types=["a"], split=split, peaks=peaks, genes=["triple", "mixed"],
+                      cells=[f"c{i}" for i in range(n_cells)], umap=None)
+    peak, gene = np.tile(np.arange(n_peaks), 2), np.repeat(np.arange(2), n_peaks)
+    train, val = data.rows("train"), data.rows("val")
+    model = Surrogate(SurrogateConfig(n_peaks=n_peaks, n_genes=2, chrom_sizes=[n_peaks], n_cell_types=1,
+                                      n_cis_links=len(peak), cis_units=2)).eval()
+    residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
+    ridge = fit_cis_ridge(data, peak, gene, residual, np.zeros_like(residual_val), data.rna[val])
+    units = {(u["gene"], tuple(sorted(u["peaks"]))): u for u in fit_group_units(model, data, peak, gene, ridge, residual,
+                                                                               residual_val)["units"]}
+    assert ("triple", (0, 1, 2)) in units and units[("triple", (0, 1, 2))]["logic"] == "or"
+    assert not units[("triple", (0, 1, 2))]["members_linear"]
+    assert ("mixed", (4, 5)) in units and units[("mixed", (4, 5))]["members_linear"]
+    with torch.no_grad():
+        cis = lambda rows: model.cis(csr_to_batch(sp.csr_matrix(rows), np.zeros(n_peaks, np.int64), 1)).numpy()  # noqa: E731
+        states = np.zeros((3, n_peaks), np.float32)
+        states[0, [0, 1]] = 1  # two members open
+        states[1, [1]] = 1  # member 0 closed: member 1 still keeps the gene on
+        states[2, [4, 5]] = 1
+        out = cis(states)
+    assert abs(out[0, 0] - out[1, 0]) < 0.02  # the removal is fully compensated
+    link = {(int(p), int(g)): float(w) for p, g, w in zip(*[t.numpy() for t in model.cis_links()],
+                                                           model.cis_weight.detach().numpy())}
+    assert link[(0, 0)] == link[(1, 0)] == link[(2, 0)] == 0.0
+    assert link[(4, 1)] == pytest.approx(1.0, abs=0.25)

@@ -4,15 +4,18 @@ The ridge regression gives each gene a linear (additive) cis term. Some genes ar
 one of several enhancers (redundancy, OR) or need two together (AND); no additive model can
 show that. For every gene we therefore test every pair of its strongest nearby peaks for an
 interaction on what the ridge leaves: sub-additive is "any of S open" (OR), super-additive "all of
-S open" (AND). A pair whose indicator explains a significant share (partial F above ``min_f``)
-grows by further members while each raises its F (an OR group's third member is rarely strong
-alone), and becomes one unit of the surrogate's cis path,
+S open" (AND); OR triples of the strongest peaks are tested too, since each pair of a triple
+shows its interaction only where the third member is closed. A seed whose indicator explains a
+significant share (partial F above ``min_f``) grows by further members while each raises its F
+(an OR group's third member is rarely strong alone), and becomes one unit of the surrogate's cis
+path,
 
     unit(x) = a * clamp~(1.5 * sum_{j in S} x_j - 1.5 (t - 1) - 0.25),  t = 1 (OR) or |S| (AND),
 
 which is the indicator up to the smooth clamp's rounding (< 1% at the default sharpness). The
 gene's ridge is then refitted with its units as extra columns (optionally kept only where they
-also lower the gene's validation error). The state stays a sum over open peaks, so the
+also lower the gene's validation error); a unit's members keep linear terms of their own only
+where the data ask for them (``member_f``), so a pure OR saturates exactly. The state stays a sum over open peaks, so the
 explainer's removals stay exact.
 """
 
@@ -39,12 +42,22 @@ class GroupUnitSettings:
     """How group units are searched and fitted."""
 
     top_k: int = 10  # strongest nearby peaks (by ridge weight) a gene's pairs are drawn from
+    # Strongest peaks OR triples are also drawn from (0: pairs only). Within an OR group of three
+    # each pair's interaction shows only where the third member is closed, so a triple can be
+    # clear while none of its pairs passes ``min_f``.
+    triples_top_k: int = 8
     max_set: int = 4  # largest set a found pair grows to
     grow_f: float = 6.0  # F gain for each member added to a found set
-    # Partial F of a pair's interaction on the ridge residual. 45 pairs are tested per gene, so
-    # 12 (p = 5e-4 each) keeps false units near 2% of genes.
+    # Partial F of a seed's interaction on the ridge residual. 45 pairs and 56 triples are tested
+    # per gene, so 12 (p = 5e-4 each) keeps false units near 5% of genes.
     min_f: float = 12.0
     unit_penalty: float = 0.05  # ridge penalty of a unit's output weight, relative to the peaks'
+    # A unit's members keep their own linear terms only where these lower the training error by
+    # this partial F (p < 5e-4 for 2-3 terms); otherwise the unit alone carries them. Under a
+    # true OR the linear terms are noise, and any weight they keep makes one member's removal
+    # cost something where another member is open, diluting the saturation the unit found.
+    # (Demo: 4 and 8 give the same OR ratios; 8 keeps chance fits out on large data.)
+    member_f: float = 8.0
     # Also require a lower validation error per gene. Off by default: a group active in one cell
     # type has ~20 validation cells, too few to confirm it, and rejecting there costs more true
     # units than it saves false ones (demo: OR ratio 1.05 with it, 1.29 without).
@@ -81,11 +94,13 @@ def _set_score(A: np.ndarray, columns: tuple[int, ...], logic: str, residual: np
 
 def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, noise: float,
                      settings: GroupUnitSettings, sharpness: float) -> list[tuple[float, tuple[int, ...], str, np.ndarray]]:
-    """(F, columns, logic, unit values) for every pair of the strongest peaks, best first. Given
-    its members' linear terms a pair's OR and AND indicators span the same interaction (OR =
-    x_a + x_b - AND), so one is tested and the sign names it: super-additive is AND, sub-additive
-    is OR (redundant)."""
-    strongest = [int(i) for i in np.argsort(-weight, kind="stable")[: settings.top_k] if weight[i] > 0]
+    """(F, columns, logic, unit values) for every pair of the strongest peaks, and every OR triple
+    of the ``triples_top_k`` strongest, best first. Given its members' linear terms a pair's OR
+    and AND indicators span the same interaction (OR = x_a + x_b - AND), so one is tested and the
+    sign names it: super-additive is AND, sub-additive is OR (redundant). A triple is kept only
+    as an OR (sub-additive) set."""
+    ranked = [int(i) for i in np.argsort(-weight, kind="stable") if weight[i] > 0]
+    strongest = ranked[: settings.top_k]
     out = []
     for columns in itertools.combinations(strongest, 2):
         f_stat, sign, both = _set_score(A, columns, "and", residual, noise, sharpness)
@@ -94,6 +109,10 @@ def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, no
         logic = "and" if sign > 0 else "or"
         values = both if logic == "and" else _unit_values(A[:, list(columns)], "or", sharpness)
         out.append((f_stat, columns, logic, values))
+    for columns in itertools.combinations(ranked[: settings.triples_top_k], 3):
+        f_stat, sign, values = _set_score(A, columns, "or", residual, noise, sharpness)
+        if f_stat > 0 and sign > 0:
+            out.append((f_stat, tuple(sorted(columns)), "or", values))
     out.sort(key=lambda item: -item[0])
     return out
 
@@ -120,12 +139,41 @@ def _grow(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, noise: float,
     return f_stat, columns, logic, values
 
 
-def _penalised_fit(A: np.ndarray, target: np.ndarray, penalty: np.ndarray) -> tuple[np.ndarray, float]:
-    """Ridge with a per-column penalty on centred columns: (weights, intercept)."""
+def _penalised_fit(A: np.ndarray, target: np.ndarray, penalty: np.ndarray,
+                   used: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    """Ridge with a per-column penalty on centred columns, on the ``used`` columns only (the
+    others get weight 0): (weights, intercept, residual sum of squares)."""
+    used = np.ones(A.shape[1], bool) if used is None else used
     centre, mean = A.mean(0), target.mean()
-    Ac = A - centre
-    w = np.linalg.solve(Ac.T @ Ac + np.diag(penalty), Ac.T @ (target - mean))
-    return w, float(mean - centre @ w)
+    Ac = A[:, used] - centre[used]
+    w = np.zeros(A.shape[1])
+    w[used] = np.linalg.solve(Ac.T @ Ac + np.diag(penalty[used]), Ac.T @ (target - mean))
+    residual = target - mean - Ac @ w[used]
+    return w, float(mean - centre @ w), float(residual @ residual)
+
+
+def _fit_with_units(A: np.ndarray, target: np.ndarray, chosen: list, alpha: float,
+                    settings: GroupUnitSettings) -> tuple[np.ndarray, float, list[bool]]:
+    """A gene's ridge refitted with its units as extra columns; each unit's members lose their
+    linear terms unless these pass ``member_f`` (a partial F on the training error). Returns
+    (weights over links + units, intercept, per unit whether its members kept linear terms)."""
+    n_links = A.shape[1]
+    design = np.hstack([A, np.column_stack([c[3] for c in chosen])])
+    penalty = np.r_[np.full(n_links, alpha), np.full(len(chosen), alpha * settings.unit_penalty)]
+    used = np.ones(design.shape[1], bool)
+    w, b, rss = _penalised_fit(design, target, penalty, used)
+    kept_linear = []
+    for _, columns, _, _ in chosen:
+        trial = used.copy()
+        trial[list(columns)] = False
+        w_trial, b_trial, rss_trial = _penalised_fit(design, target, penalty, trial)
+        noise = rss / max(len(target) - int(used.sum()) - 1, 1)
+        if (rss_trial - rss) / len(columns) / max(noise, 1e-12) < settings.member_f:
+            used, w, b, rss = trial, w_trial, b_trial, rss_trial
+            kept_linear.append(False)
+        else:
+            kept_linear.append(True)
+    return w, b, kept_linear
 
 
 def fit_group_units(model, data, peak: np.ndarray, gene: np.ndarray, ridge, residual_train: np.ndarray,
@@ -168,10 +216,8 @@ def fit_group_units(model, data, peak: np.ndarray, gene: np.ndarray, ridge, resi
                     chosen.append(grown)
         if not chosen:
             continue
-        features = np.column_stack([c[3] for c in chosen])
         features_val = np.column_stack([_unit_values(A_val[:, list(c[1])], c[2], sharpness) for c in chosen])
-        penalty = np.r_[np.full(len(links), ridge.alpha), np.full(len(chosen), ridge.alpha * settings.unit_penalty)]
-        w_new, b_new = _penalised_fit(np.hstack([A, features]), residual_train[:, g], penalty)
+        w_new, b_new, kept_linear = _fit_with_units(A, residual_train[:, g], chosen, ridge.alpha, settings)
         before = np.mean((residual_val[:, g] - A_val @ w - bias[g]) ** 2)
         after = np.mean((residual_val[:, g] - np.hstack([A_val, features_val]) @ w_new - b_new) ** 2)
         if settings.validate and after >= before:  # validation cells do not back the units: the ridge stays
@@ -183,6 +229,7 @@ def fit_group_units(model, data, peak: np.ndarray, gene: np.ndarray, ridge, resi
             unit_out[g, h] = w_new[len(links) + h]
             kept.append({"gene": data.genes[g], "unit": h, "logic": logic, "peaks": [int(peak[links[c]]) for c in columns],
                          "f": float(f_stat), "weight": float(w_new[len(links) + h]),
+                         "members_linear": kept_linear[h],
                          "validation_mse_ridge": float(before), "validation_mse_units": float(after)})
     # Install in the model's stored link order (set_cis_links sorts links by peak, then gene).
     model.set_cis_links(peak, gene, weight=linear, bias=bias)

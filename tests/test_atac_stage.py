@@ -113,6 +113,20 @@ def test_insertions_leave_nothing_behind_on_a_bad_file(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_insertions_leave_nothing_behind_on_a_truncated_gzip(tmp_path):
+    """Chunks before the cut were already written; the error must remove them, temporaries included."""
+    whole = tmp_path / "whole.tsv.gz"
+    with gzip.open(whole, "wt") as handle:
+        handle.write("".join(f"chr1\t{s}\t{s + 100}\tA\t1\n" for s in range(0, 500_000, 25)))
+    cut = tmp_path / "cut.tsv.gz"
+    cut.write_bytes(whole.read_bytes()[:-300])
+    out = tmp_path / "out"
+    with pytest.raises(FragmentsError, match="truncated") as err:
+        write_insertions(cut, {"chr1": 1_000_000}, {"A": ["all"]}, {"all": out / "all.bed"}, chunk_size=1000)
+    assert str(cut) in str(err.value)
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_consensus_merges_filters_and_sorts(tmp_path):
     a = tmp_path / "a.narrowPeak"
     b = tmp_path / "b.narrowPeak"

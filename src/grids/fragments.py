@@ -2,9 +2,10 @@
 
 A fragments file has one line per unique fragment: ``chrom, start, end, barcode[, count]``
 (0-based, half-open), optionally preceded by ``#`` header lines, plain or gzip/bgzip. Files
-come sorted by coordinate (Cell Ranger, tabix-ready) or grouped by barcode and sorted by
-position within each barcode (some pipelines); both are read. Anything else is reported as
-unsorted, with the file and line.
+come sorted by coordinate (Cell Ranger, tabix-ready; chromosomes in any order, e.g. the
+lexical order of ``sort -k1,1 -k2,2n``) or grouped by barcode and sorted by position within
+each barcode (some pipelines); both are read. Anything else is reported as unsorted, with the
+file and line.
 
 The reader never holds the file in memory: :func:`iter_fragments` yields chunks parsed by
 pandas' C parser with categorical chromosome and barcode columns, so per-chunk lookups
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .io import gzip_errors, is_gzip
 
 __all__ = ["FragmentsError", "FragmentChunk", "iter_fragments", "merge_duplicate_fragments", "open_text"]
 
@@ -55,10 +58,8 @@ class FragmentChunk:
 
 
 def open_text(path: str | Path):
-    """Open a plain or gzip/bgzip text file for reading."""
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
+    """Open a plain or gzip/bgzip text file for reading (by content: ``.bgz`` names exist too)."""
+    return gzip.open(path, "rt") if is_gzip(path) else open(path)
 
 
 def _header_lines(path: Path) -> tuple[int, int]:
@@ -94,68 +95,118 @@ def _locate_bad_line(path: Path, n_columns: int, chrom_sizes: Mapping[str, int])
     return "could not locate the malformed line"
 
 
-class _SortState:
-    """Tracks whether the file is coordinate-sorted or barcode-grouped, across chunks."""
+def _shifted(values: np.ndarray, first: int) -> np.ndarray:
+    """``values`` moved one row down, ``first`` in front: each row's predecessor."""
+    out = np.empty_like(values)
+    out[0] = first
+    out[1:] = values[:-1]
+    return out
 
-    def __init__(self) -> None:
+
+def _reopened(blocks: np.ndarray, done: set) -> np.ndarray:
+    """True for each block whose label already had a block: earlier in ``blocks`` or in ``done``."""
+    mask = pd.Index(blocks).duplicated()
+    if done:
+        mask |= np.fromiter((b in done for b in blocks), dtype=bool, count=len(blocks))
+    return mask
+
+
+class _SortState:
+    """Tracks, across chunks, whether the file is in coordinate order or grouped by barcode.
+
+    Coordinate order: each chromosome forms one contiguous block with starts ascending in it.
+    The blocks may come in any order: chrom-sizes order (Cell Ranger), lexical order
+    (``sort -k1,1 -k2,2n``: chr1, chr10, chr2, ...) or another; every consumer works per
+    chromosome. Barcode grouping: each barcode forms one block, in coordinate order within.
+    """
+
+    def __init__(self, chroms: list[str]) -> None:
+        self.chroms = chroms
         self.coordinate_ok = True
         self.barcode_ok = True
-        self.last_coordinate: tuple[int, int] | None = None
+        self.last_row: tuple[int, int] | None = None  # (rank, start) of the previous chunk's last row
+        self.done_chroms: set[int] = set()  # chromosome blocks already closed
         self.last_barcode: str | None = None
-        self.last_in_barcode: tuple[int, int] | None = None
-        self.finished_barcodes: set[str] = set()
+        self.done_barcodes: set[str] = set()
+        self.barcode_chroms: set[int] = set()  # chromosome blocks closed within the open barcode
         self.first_violation: dict[str, tuple[int, str]] = {}
 
+    @staticmethod
+    def _chrom_blocks(start: np.ndarray, prev_start: np.ndarray, new_block: np.ndarray, label: np.ndarray,
+                      open_label: int | None, done: set) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows that reopen a closed chromosome block, rows whose start goes backwards, and the
+        block labels in order (the open one from the previous chunk first, when there is one)."""
+        backwards = ~new_block & (start < prev_start)
+        opened = np.flatnonzero(new_block)
+        blocks = np.concatenate([[open_label] if open_label is not None else [], label[opened]]).astype(np.int64)
+        reopened = _reopened(blocks, done)[len(blocks) - len(opened):]
+        return opened[reopened], backwards, blocks
+
+    def _violation(self, order: str, line: int, reason: str) -> None:
+        setattr(self, f"{order}_ok", False)
+        self.first_violation[order] = (line, reason)
+
     def check(self, chunk: FragmentChunk, path: Path) -> None:
-        n = len(chunk)
-        rank, start = chunk.chrom_rank, chunk.start
+        rank, start, first_line = chunk.chrom_rank, chunk.start, chunk.first_line
+        prev_rank = _shifted(rank, self.last_row[0] if self.last_row else -1)
+        prev_start = _shifted(start, self.last_row[1] if self.last_row else 0)
         if self.coordinate_ok:
-            prev_rank = np.concatenate([[self.last_coordinate[0]] if self.last_coordinate else [rank[0]], rank[:-1]])
-            prev_start = np.concatenate([[self.last_coordinate[1]] if self.last_coordinate else [start[0]], start[:-1]])
-            bad = (rank < prev_rank) | ((rank == prev_rank) & (start < prev_start))
-            if bad.any():
-                self.coordinate_ok = False
-                self.first_violation["coordinate"] = (chunk.first_line + int(np.argmax(bad)), "coordinate")
-        if self.barcode_ok:
-            codes = chunk.barcode_code
-            change = np.ones(n, dtype=bool)
-            change[1:] = codes[1:] != codes[:-1]  # categories are unique within a chunk
-            first_name, last_name = chunk.barcodes[codes[0]], chunk.barcodes[codes[-1]]
-            continues = self.last_barcode is not None and first_name == self.last_barcode
-            if self.last_barcode is not None and not continues:
-                self.finished_barcodes.add(self.last_barcode)
-                change[0] = True
-            elif continues:
-                change[0] = False
-            starts = np.flatnonzero(change)
-            block_names = chunk.barcodes[codes[starts]]
-            reopened = [i for i, b in zip(starts, block_names) if b in self.finished_barcodes]
-            seen = pd.Index(block_names)
-            if reopened or seen.has_duplicates:
-                dup_pos = starts[seen.duplicated()] if seen.has_duplicates else np.array([], int)
-                first = min([*reopened, *dup_pos.tolist()])
-                self.barcode_ok = False
-                self.first_violation["barcode"] = (chunk.first_line + int(first), "barcode")
+            reopened, backwards, blocks = self._chrom_blocks(
+                start, prev_start, rank != prev_rank, rank, self.last_row[0] if self.last_row else None,
+                self.done_chroms)
+            if len(reopened) or backwards.any():
+                row = min([*reopened[:1], *np.flatnonzero(backwards)[:1]])
+                name = self.chroms[rank[row]]
+                if len(reopened) and row == reopened[0]:
+                    reason = (f"chromosome {name!r} appears again after {self.chroms[prev_rank[row]]!r}: "
+                              "its fragments are in two separate blocks")
+                else:
+                    reason = f"{name}:{start[row]} follows {name}:{prev_start[row]} (starts must ascend)"
+                self._violation("coordinate", first_line + int(row), reason)
             else:
-                key = rank.astype(np.int64) * (1 << 40) + start
-                prev = np.concatenate([[0], key[:-1]])
-                if continues and self.last_in_barcode is not None:
-                    prev[0] = self.last_in_barcode[0] * (1 << 40) + self.last_in_barcode[1]
-                bad = (key < prev) & ~change
-                if bad.any():
-                    self.barcode_ok = False
-                    self.first_violation["barcode"] = (chunk.first_line + int(np.argmax(bad)), "barcode")
-                self.finished_barcodes.update(block_names[:-1].tolist())
-                self.last_barcode = str(last_name)
-                self.last_in_barcode = (int(rank[-1]), int(start[-1]))
-        self.last_coordinate = (int(rank[-1]), int(start[-1]))
+                self.done_chroms.update(blocks[:-1].tolist())
+        if self.barcode_ok:
+            self._check_barcodes(chunk, prev_rank, prev_start)
+        self.last_row = (int(rank[-1]), int(start[-1]))
         if not (self.coordinate_ok or self.barcode_ok):
-            line = max(v[0] for v in self.first_violation.values())
+            (c_line, c_reason), (b_line, b_reason) = self.first_violation["coordinate"], self.first_violation["barcode"]
             raise FragmentsError(
-                f"{path}: line {line}: fragments are neither sorted by coordinate nor grouped by barcode "
-                "(sorted by position within each barcode). Sort the file, e.g. "
-                "`sort -k1,1 -k2,2n -k3,3n` then bgzip and tabix -p bed."
+                f"{path}: line {max(c_line, b_line)}: fragments are neither sorted by coordinate nor grouped by "
+                f"barcode (sorted by position within each barcode). By coordinate, line {c_line}: {c_reason}; "
+                f"by barcode, line {b_line}: {b_reason}. Sort the file, e.g. `sort -k1,1 -k2,2n -k3,3n` then "
+                "bgzip and tabix -p bed."
             )
+
+    def _check_barcodes(self, chunk: FragmentChunk, prev_rank: np.ndarray, prev_start: np.ndarray) -> None:
+        codes, names, rank = chunk.barcode_code, chunk.barcodes, chunk.chrom_rank
+        continues = self.last_barcode is not None and names[codes[0]] == self.last_barcode
+        new_barcode = codes != _shifted(codes, -1)  # categories are unique within a chunk
+        new_barcode[0] = not continues
+        opened = np.flatnonzero(new_barcode)
+        blocks = names[codes[opened]]
+        if self.last_barcode is not None:
+            blocks = np.concatenate([np.array([self.last_barcode], dtype=object), blocks])
+        reopened = opened[_reopened(blocks, self.done_barcodes)[len(blocks) - len(opened):]]
+        # Within a barcode, chromosome blocks are labelled (barcode block, rank); block 0 is the
+        # barcode still open from the previous chunk, whose closed chromosomes are remembered.
+        n_ranks = max(len(self.chroms), 1)
+        block_id = np.cumsum(new_barcode)
+        label = block_id * n_ranks + rank
+        chrom_reopened, backwards, chrom_blocks = self._chrom_blocks(
+            chunk.start, prev_start, new_barcode | (rank != prev_rank), label,
+            int(prev_rank[0]) if continues else None, self.barcode_chroms if continues else set())
+        bad = [*reopened[:1], *chrom_reopened[:1], *np.flatnonzero(backwards)[:1]]
+        if bad:
+            row = min(bad)
+            barcode = names[codes[row]]
+            reason = (f"barcode {barcode!r} appears in two separate blocks" if len(reopened) and row == reopened[0]
+                      else f"fragments of barcode {barcode!r} are not in coordinate order")
+            self._violation("barcode", chunk.first_line + int(row), reason)
+            return
+        self.done_barcodes.update(blocks[:-1].tolist())
+        self.last_barcode = str(names[codes[-1]])
+        open_block = chrom_blocks[:-1][chrom_blocks[:-1] // n_ranks == block_id[-1]] % n_ranks
+        self.barcode_chroms = set(open_block.tolist()) | (self.barcode_chroms if block_id[-1] == 0 else set())
 
     @property
     def order(self) -> str:
@@ -173,11 +224,21 @@ def iter_fragments(
 
     Raises :class:`FragmentsError` naming the file and line for malformed lines, end <= start,
     coordinates past the chromosome end, chromosomes absent from ``chrom_sizes`` (unless
-    ``skip_unknown_chroms``, which drops them with one log line) and unsorted files.
+    ``skip_unknown_chroms``, which drops them with one log line), unsorted files and truncated
+    or corrupt gzip data (raised after the chunks before it were yielded, so consumers that
+    write must do so atomically).
     """
     path = Path(path)
     if not path.exists():
         raise FragmentsError(f"{path}: fragments file not found")
+    with gzip_errors(path, FragmentsError):
+        yield from _read_chunks(path, chrom_sizes, chunk_size, skip_unknown_chroms)
+
+
+def _read_chunks(
+    path: Path, chrom_sizes: Mapping[str, int], chunk_size: int, skip_unknown_chroms: bool
+) -> Iterator[FragmentChunk]:
+    """The body of :func:`iter_fragments`, which turns its gzip errors into FragmentsError."""
     n_header, n_columns = _header_lines(path)
     if n_columns not in (4, 5):
         raise FragmentsError(
@@ -188,11 +249,13 @@ def iter_fragments(
     dtypes = {"chrom": "category", "start": np.int64, "end": np.int64, "barcode": "category", "count": np.int64}
     chrom_rank = {c: i for i, c in enumerate(chrom_sizes)}
     sizes = np.array(list(chrom_sizes.values()), dtype=np.int64)
+    # Compression from the content, not the name: pandas would read a ".bgz" file as raw bytes.
     reader = pd.read_csv(
         path, sep="\t", header=None, names=names, comment="#", chunksize=chunk_size, engine="c",
         dtype={k: v for k, v in dtypes.items() if k in names}, na_filter=False,
+        compression="gzip" if is_gzip(path) else None,
     )
-    state = _SortState()
+    state = _SortState(list(chrom_sizes))
     unknown: set[str] = set()
     line = n_header + 1
     try:

@@ -8,10 +8,12 @@ a partial output behind.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import logging
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
@@ -22,6 +24,8 @@ import scipy.sparse as sp
 
 __all__ = [
     "atomic_output",
+    "gzip_errors",
+    "is_gzip",
     "prefixed",
     "write_tsv",
     "read_chrom_sizes",
@@ -75,6 +79,57 @@ def _remove_stale_temporaries(target: Path) -> None:
     for leftover in target.parent.glob(f".{glob_escape(target.name)}.*.tmp{glob_escape(target.suffix)}*"):
         log.info("removing %s, left by an interrupted earlier run", leftover)
         leftover.unlink(missing_ok=True)
+
+
+def is_gzip(path: PathLike) -> bool:
+    """Whether the file starts with the gzip magic bytes (gzip and bgzip alike), whatever its name.
+
+    Readers decide on the content, not the suffix: bgzipped files are also named ``.bgz``.
+    """
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+# The empty block bgzip (htslib) writes last; see the SAM specification, section 4.1.2.
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _bgzf_eof_missing(path: PathLike) -> bool:
+    """Whether ``path`` is bgzip (BGZF) but lacks its end-of-file block.
+
+    A bgzip file cut at a block boundary (a writer killed after a flush, a copy stopped
+    there) is valid gzip, so gzip readers return the blocks before the cut without an error.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+        if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+            return False
+        size = handle.seek(0, os.SEEK_END)
+        if size < len(_BGZF_EOF):
+            return True
+        handle.seek(size - len(_BGZF_EOF))
+        return handle.read() != _BGZF_EOF
+
+
+@contextlib.contextmanager
+def gzip_errors(path: PathLike, error: type[ValueError] = ValueError) -> Iterator[None]:
+    """Re-raise a truncated or corrupt gzip stream read inside the block as ``error`` naming ``path``.
+
+    Python's gzip reports a cut-off file as a bare ``EOFError: Compressed file ended before the
+    end-of-stream marker was reached``, without the file name; the usual cause is an
+    interrupted download or copy. A bgzip file without its end-of-file block is refused up
+    front, as htslib flags it: it was cut at a block boundary, which gzip cannot notice.
+    """
+    if Path(path).is_file() and _bgzf_eof_missing(path):
+        raise error(f"{path}: the file is truncated (a bgzip file without its end-of-file block); the "
+                    "download, copy or the program writing it did not finish, make it again")
+    try:
+        yield
+    except EOFError as err:
+        raise error(f"{path}: the file is truncated (its compressed data ends before the end-of-stream "
+                    "marker); the download or copy was incomplete, fetch it again") from err
+    except (gzip.BadGzipFile, zlib.error) as err:
+        raise error(f"{path}: corrupt gzip data ({err}); fetch or copy the file again") from err
 
 
 def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:
@@ -261,7 +316,9 @@ def read_cell_barcodes(path: PathLike, *, modality: str = "rna") -> list[str]:
     if path.is_dir():
         for name in ("barcodes.tsv.gz", "barcodes.tsv"):
             if (path / name).exists():
-                return pd.read_csv(path / name, header=None, sep="\t")[0].astype(str).tolist()
+                with gzip_errors(path / name):
+                    return pd.read_csv(path / name, header=None, sep="\t", dtype=str,
+                                       compression="gzip" if is_gzip(path / name) else None)[0].tolist()
         raise ValueError(f"{path}: a 10x mtx folder needs barcodes.tsv(.gz)")
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")

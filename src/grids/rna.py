@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gzip
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .io import atomic_output, prefixed
+from .io import atomic_output, gzip_errors, is_gzip, prefixed
 from .plots import _pyplot, _save
 
 if TYPE_CHECKING:
@@ -129,7 +131,13 @@ def _read_any(path: Path, modality: str) -> ad.AnnData:
 
         if not any((path / f).exists() for f in ("matrix.mtx.gz", "matrix.mtx")):
             raise ValueError(f"{path}: not a 10x mtx folder (no matrix.mtx[.gz])")
-        return sc.read_10x_mtx(path, var_names="gene_symbols", gex_only=True, make_unique=False)
+        try:
+            return sc.read_10x_mtx(path, var_names="gene_symbols", gex_only=True, make_unique=False)
+        except (EOFError, OSError, zlib.error):
+            # scanpy does not say which of the folder's files failed: find it, then re-raise.
+            for member in sorted(path.glob("*.gz")):
+                _check_gzip_complete(member)
+            raise
     suffix = path.suffix.lower()
     try:
         if suffix == ".h5":
@@ -145,6 +153,13 @@ def _read_any(path: Path, modality: str) -> ad.AnnData:
     except (OSError, KeyError) as err:
         raise ValueError(f"{path}: cannot read RNA counts ({err})") from err
     raise ValueError(f"{path}: unsupported RNA input; expected a 10x .h5, .h5ad, .h5mu or 10x mtx folder")
+
+
+def _check_gzip_complete(path: Path) -> None:
+    """Read a gzip file to its end; a truncated or corrupt one raises ValueError naming it."""
+    with gzip_errors(path), gzip.open(path, "rb") as handle:
+        while handle.read(1 << 24):
+            pass
 
 
 def _integer_counts(adata: ad.AnnData, path: Path) -> sp.csr_matrix:
@@ -428,7 +443,8 @@ def read_labels(tables: Mapping[str, PathLike]) -> pd.Series:
     """
     series = []
     for sample, path in tables.items():
-        table = pd.read_csv(path, sep="\t", dtype=str)
+        with gzip_errors(path):
+            table = pd.read_csv(path, sep="\t", dtype=str, compression="gzip" if is_gzip(path) else None)
         missing = {"barcode", "cell_type"} - set(table.columns)
         if missing:
             raise ValueError(f"{path}: cell-type table needs columns barcode, cell_type "

@@ -19,21 +19,49 @@ __all__ = ["read_peak_matrix", "parse_peak_names"]
 
 log = logging.getLogger(__name__)
 
-# 10x writes "chr1:100-200"; Signac/ArchR often "chr1-100-200".
-_PEAK_NAME = re.compile(r"^(?P<chrom>.+?)[:-](?P<start>\d+)-(?P<end>\d+)$")
+# 10x writes "chr1:100-200"; Signac/ArchR often "chr1-100-200"; SnapATAC2/ArchR exports also
+# "chr1_100_200". The chromosome is everything before the last two numbers, so contig names
+# with separators of their own ("chr1_KI270706v1_random") survive.
+_PEAK_NAME = re.compile(r"^(?P<chrom>.+?)[:_-](?P<start>\d+)[-_](?P<end>\d+)$")
 
 
 def parse_peak_names(names: Sequence[str], source: str) -> pd.DataFrame:
-    """chrom/start/end from peak names like ``chr1:100-200`` or ``chr1-100-200``."""
+    """chrom/start/end from peak names like ``chr1:100-200``, ``chr1-100-200`` or ``chr1_100_200``."""
     parsed = pd.Series(list(names), dtype=str).str.extract(_PEAK_NAME)
     bad = parsed["chrom"].isna()
     if bad.any():
         raise ValueError(f"{source}: cannot read peak coordinates from names such as "
-                         f"{list(pd.Series(names)[bad.to_numpy()][:3])}; expected chr:start-end")
+                         f"{list(pd.Series(names)[bad.to_numpy()][:3])}; expected chr:start-end, "
+                         "chr-start-end or chr_start_end")
     return parsed.astype({"start": np.int64, "end": np.int64})
 
 
+def _var_peaks(var: pd.DataFrame, source: str) -> pd.DataFrame:
+    """chrom/start/end from ``var`` columns as plain str/int64 columns.
+
+    anndata stores string columns as categoricals, and a categorical chrom breaks the
+    rank lookup and the name concatenation below.
+    """
+    peaks = pd.DataFrame({"chrom": np.asarray(var["chrom"]).astype(str)})
+    for column in ("start", "end"):
+        try:
+            peaks[column] = np.asarray(var[column]).astype(np.int64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: var['{column}'] does not hold integer coordinates ({err})") from err
+    return peaks
+
+
 def _load(path: Path):
+    """The file's AnnData (the ``atac`` modality of an h5mu; Peaks features of a 10x h5)."""
+    try:
+        return _load_unchecked(path)
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # h5py: truncated or not HDF5; its message lacks the file name
+        raise ValueError(f"{path}: cannot read the peak matrix ({err}); is the file complete?") from err
+
+
+def _load_unchecked(path: Path):
     import anndata as ad
 
     suffix = path.suffix.lower()
@@ -67,7 +95,7 @@ def read_peak_matrix(
     adata = _load(path)
     var = adata.var
     if {"chrom", "start", "end"} <= set(var.columns):
-        peaks = var[["chrom", "start", "end"]].astype({"start": np.int64, "end": np.int64}).reset_index(drop=True)
+        peaks = _var_peaks(var, str(path))
     else:
         peaks = parse_peak_names(adata.var_names, str(path))
     rank = {c: i for i, c in enumerate(chrom_sizes)}

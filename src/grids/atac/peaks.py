@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..fragments import iter_fragments
-from ..io import atomic_output
+from ..io import atomic_output, gzip_errors, is_gzip
 
 __all__ = [
     "MACS_DEFAULTS", "PeakCallingError", "call_peaks", "consensus_peaks", "read_peaks_bed", "write_insertions",
@@ -123,8 +123,10 @@ def call_peaks(
 
 
 def read_peaks_bed(path: str | Path) -> pd.DataFrame:
-    """Read a BED/narrowPeak file's first three columns (plus name when present)."""
-    frame = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str})
+    """Read a BED/narrowPeak file's first three columns (plus name when present); plain or gzip."""
+    with gzip_errors(path):
+        frame = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str},
+                            compression="gzip" if is_gzip(path) else None)
     if frame.shape[1] < 3:
         raise ValueError(f"{path}: a BED file needs at least 3 columns")
     out = frame.iloc[:, :3].copy()
@@ -160,7 +162,10 @@ def consensus_peaks(
     merged = pybedtools.BedTool.from_dataframe(peaks).sort().merge()
     if blacklist:
         before = merged.count()
-        merged = merged.subtract(pybedtools.BedTool(str(blacklist)), A=True)
+        # Through our reader, so a truncated blacklist.bed.gz is named as such (bedtools would
+        # report a short last line instead).
+        black = pybedtools.BedTool.from_dataframe(read_peaks_bed(blacklist)[["chrom", "start", "end"]])
+        merged = merged.subtract(black, A=True)
         log.info("blacklist %s removed %d of %d peaks", blacklist, before - merged.count(), before)
     out = merged.to_dataframe(names=["chrom", "start", "end"], dtype={"chrom": str})
     pybedtools.cleanup()

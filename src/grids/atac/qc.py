@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..fragments import iter_fragments
+from ..io import gzip_errors
 
 __all__ = ["BarcodeQC", "barcode_qc", "read_tss", "call_cells", "TSS_CENTER", "TSS_FLANK"]
 
@@ -37,7 +38,8 @@ def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int] | None = None) -> p
     of ``chrom_sizes`` (all of them when None)."""
     import pyranges as pr
 
-    genes = pr.read_gtf(str(gtf), as_df=True)
+    with gzip_errors(gtf):
+        genes = pr.read_gtf(str(gtf), as_df=True)
     if "Feature" not in genes.columns or not (genes["Feature"] == "gene").any():
         raise ValueError(f"{gtf}: no 'gene' records; the GTF needs gene lines to locate TSSs")
     genes = genes[genes["Feature"] == "gene"]

@@ -162,3 +162,28 @@ def test_insertions_of_overlapping_pseudobulks_in_one_pass(tmp_path):
                                {"all": tmp_path / "all.bed", "x": tmp_path / "x.bed"})
     assert written == {"all": 4, "x": 2}
     assert sorted((tmp_path / "x.bed").read_text().split("\n")) == ["", "chr1\t10\t11", "chr1\t59\t60"]
+
+
+def test_blacklist_removing_every_peak_names_the_blacklist(tmp_path):
+    """Used to fail with ``KeyError: 'chrom'`` (an empty frame from bedtools) before its own check."""
+    peaks = tmp_path / "s1.all_peaks.narrowPeak"
+    peaks.write_text("chr1\t500\t700\tp1\nchr1\t5000\t5200\tp2\n")
+    blacklist = tmp_path / "hg19-blacklist.v2.bed"
+    blacklist.write_text("chr1\t0\t10000\tHigh Signal Region\n")
+    with pytest.raises(PeakCallingError, match="removed every one of the 2 merged peaks") as err:
+        consensus_peaks([peaks], {"chr1": 10_000}, blacklist=blacklist)
+    assert str(blacklist) in str(err.value)
+
+
+def test_blacklist_without_chr_prefix_names_both_files(tmp_path):
+    """An Ensembl-named blacklist used to remove nothing, silently."""
+    from grids.io import write_chrom_sizes
+
+    peaks = tmp_path / "s1.all_peaks.narrowPeak"
+    peaks.write_text("chr1\t500\t700\tp1\n")
+    blacklist = tmp_path / "GRCh38-blacklist.bed"
+    blacklist.write_text("1\t0\t600\n")
+    write_chrom_sizes({"chr1": 10_000}, tmp_path / "chrom.sizes")
+    with pytest.raises(PeakCallingError, match="differ in their 'chr' prefix") as err:
+        consensus_peaks([peaks], read_chrom_sizes(tmp_path / "chrom.sizes"), blacklist=blacklist)
+    assert str(blacklist) in str(err.value) and str(tmp_path / "chrom.sizes") in str(err.value)

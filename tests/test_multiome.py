@@ -52,3 +52,39 @@ def test_split_is_stratified_seeded_and_complete():
     assert table.loc["c"].tolist() == [1, 1, 1]  # every split sees every type
     assert split.equals(stratified_split(labels, FRACTIONS, seed=0))
     assert not split.equals(stratified_split(labels, FRACTIONS, seed=1))
+
+
+@pytest.mark.parametrize("sample", ["01", "1"])
+def test_pairing_stage_keeps_numeric_looking_sample_names(tmp_path, sample):
+    """The RNA QC table used to be read with inferred types: sample "01" became the number 1, so the
+    report split it into two samples (RNA cells under 1, ATAC cells under "01") and kept none."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from grids.io import write_tsv
+    from grids.multiome import run_pairing
+
+    n = 60
+    barcodes = [f"AC{i:06d}-1" for i in range(n)]
+    cells = [f"{sample}#{b}" for b in barcodes]
+    types = np.where(np.arange(n) % 2 == 0, "T cell", "B cell")
+    rna = ad.AnnData(sp.csr_matrix(np.ones((n, 3), np.float32)),
+                     obs=pd.DataFrame({"sample": sample, "cell_type": pd.Categorical(types)}, index=cells),
+                     var=pd.DataFrame(index=["G1", "G2", "G3"]))
+    rna.obsm["X_umap"] = np.random.default_rng(0).normal(size=(n, 2))
+    rna.write_h5ad(tmp_path / "rna.h5ad")
+    write_tsv(pd.DataFrame({"cell": cells, "sample": sample, "barcode": barcodes, "n_genes": 3, "n_counts": 3,
+                            "percent_mito": 0.0, "passed_qc": True}), tmp_path / "qc.tsv")
+    atac = ad.AnnData(sp.csr_matrix(np.ones((n, 4), np.uint8)),
+                      obs=pd.DataFrame({"sample": sample, "barcode": barcodes, "n_fragments": 5000,
+                                        "tss_enrichment": 8.0, "n_peaks": 4}, index=cells),
+                      var=pd.DataFrame(index=[f"chr1:{i * 1000}-{i * 1000 + 500}" for i in range(4)]))
+    atac.write_h5ad(tmp_path / "atac.h5ad")
+    out = tmp_path / "out"
+    run_pairing(rna_h5ad=str(tmp_path / "rna.h5ad"), rna_qc=str(tmp_path / "qc.tsv"),
+                atac_h5ad=str(tmp_path / "atac.h5ad"), min_fragments=1000, min_tss_enrichment=4,
+                min_cells_per_type=5, split_settings={**FRACTIONS, "seed": 0}, out_h5mu=str(out / "paired.h5mu"),
+                out_report=str(out / "report.tsv"), out_umap=str(out / "umap.png"))
+    report = pd.read_csv(out / "report.tsv", sep="\t", dtype={"sample": str})
+    assert report["sample"].tolist() == [sample]
+    assert report[["rna_cells", "atac_cells", "paired", "kept_after_labels"]].iloc[0].tolist() == [n, n, n, n]

@@ -185,4 +185,9 @@ def read_targets(path: str | Path) -> pd.DataFrame:
     if len(duplicated):
         pairs = ", ".join(f"{r.cell_type}/{r.gene}" for r in duplicated.itertuples())
         raise ConfigError(f"{path}: target(s) listed twice: {pairs}")
+    from .explain.tasks import file_name_clash
+
+    clash = file_name_clash(zip(frame["cell_type"], frame["gene"]))
+    if clash:
+        raise ConfigError(f"{path}: {clash}")
     return frame

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import gzip_errors, is_gzip
+from .io import check_contig_naming, gzip_errors, is_gzip
 
 __all__ = ["FragmentsError", "FragmentChunk", "iter_fragments", "merge_duplicate_fragments", "open_text"]
 
@@ -224,7 +224,8 @@ def iter_fragments(
 
     Raises :class:`FragmentsError` naming the file and line for malformed lines, end <= start,
     coordinates past the chromosome end, chromosomes absent from ``chrom_sizes`` (unless
-    ``skip_unknown_chroms``, which drops them with one log line), unsorted files and truncated
+    ``skip_unknown_chroms``, which drops them with one log line; never those that differ from a
+    chrom-sizes name only in the ``chr`` prefix, a naming mismatch), unsorted files and truncated
     or corrupt gzip data (raised after the chunks before it were yielded, so consumers that
     write must do so atomically).
     """
@@ -270,6 +271,9 @@ def _read_chunks(
             missing = rank < 0
             if missing.any():
                 bad = sorted({str(c) for c, r in zip(chroms, rank_of_category) if r < 0})
+                # Always an error: skipping would drop every fragment of a renamed chromosome.
+                check_contig_naming(bad, chrom_rank, source=path, error=FragmentsError,
+                                    known_source=getattr(chrom_sizes, "source", "the chrom sizes"))
                 if not skip_unknown_chroms:
                     row = int(np.argmax(missing))
                     raise FragmentsError(

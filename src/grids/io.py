@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from glob import escape as glob_escape
 from pathlib import Path
 
@@ -23,7 +23,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 __all__ = [
+    "ChromSizes",
     "atomic_output",
+    "check_10x_h5",
+    "check_contig_naming",
     "gzip_errors",
     "is_gzip",
     "prefixed",
@@ -132,6 +135,37 @@ def gzip_errors(path: PathLike, error: type[ValueError] = ValueError) -> Iterato
         raise error(f"{path}: corrupt gzip data ({err}); fetch or copy the file again") from err
 
 
+_10X_DATASETS = ("barcodes", "data", "indices", "indptr", "shape")
+
+
+def check_10x_h5(path: PathLike) -> None:
+    """Raise ValueError naming ``path`` unless it holds a Cell Ranger matrix: a ``matrix`` group
+    (v3+) or genome groups (v2), each with barcodes, data, indices, indptr and shape.
+
+    scanpy reports a missing group as a bare ``Exception: File is missing one or more required
+    datasets``, without the file or what is missing.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            keys = list(h5.keys())
+            if "matrix" in h5:
+                groups = {"matrix": h5["matrix"]}
+            else:  # Cell Ranger v2: one group per genome
+                groups = {k: v for k, v in h5.items() if isinstance(v, h5py.Group) and "genes" in v}
+            missing = {k: [d for d in _10X_DATASETS if d not in g] for k, g in groups.items()}
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the HDF5 file ({err}); is it complete, and a 10x .h5?") from err
+    if not groups:
+        raise ValueError(f"{path}: not a 10x Cell Ranger matrix: no 'matrix' group (top-level keys: "
+                         f"{', '.join(keys) or 'none'}); expected a filtered_feature_bc_matrix.h5")
+    for group, absent in missing.items():
+        if absent:
+            raise ValueError(f"{path}: not a complete 10x Cell Ranger matrix: group '{group}' lacks "
+                             f"{', '.join(absent)}; expected a filtered_feature_bc_matrix.h5")
+
+
 def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:
     """Cell names as the workflow writes them: ``{sample}#{barcode}`` (ArchR style), so the
     same barcode in two samples names two cells. Both modalities name cells this way."""
@@ -150,9 +184,40 @@ def write_tsv(frame: pd.DataFrame, path: PathLike, *, header: bool = True, float
         frame.to_csv(tmp, sep="\t", index=False, header=header, float_format=float_format)
 
 
-def read_chrom_sizes(path: PathLike) -> dict[str, int]:
-    """Read a UCSC ``chrom.sizes`` file into an ordered dict, with clear errors."""
-    sizes: dict[str, int] = {}
+class ChromSizes(dict):
+    """Chromosome -> length in file order, remembering the file (``source``) for error messages."""
+
+    def __init__(self, *args, source: str = "the chrom sizes", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.source = str(source)
+
+
+def _toggle_chr(name: str) -> str:
+    return name[3:] if name.startswith("chr") else f"chr{name}"
+
+
+def check_contig_naming(names: Iterable[str], known: Collection[str], *, source: PathLike, known_source: PathLike,
+                        error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` naming both files when contigs of ``source`` missing from ``known`` are
+    there with the ``chr`` prefix added or removed (UCSC ``chr1`` against Ensembl ``1``).
+
+    No mapping between the two namings is applied anywhere: one naming must be used throughout.
+    """
+    known = set(known)
+    clash = next(((n, _toggle_chr(n)) for n in dict.fromkeys(map(str, names))
+                  if n not in known and _toggle_chr(n) in known), None)
+    if clash:
+        raise error(
+            f"{source} and {known_source}: contig names differ in their 'chr' prefix (chromosome naming differs): "
+            f"{source} has {clash[0]!r} where {known_source} has {clash[1]!r}. Use one naming in every input "
+            "(fragments/BAM, GTF, chrom sizes, blacklist, peak matrix): take the annotation files of the "
+            "same naming (UCSC/GENCODE 'chr1', Ensembl '1') or rename the contigs of one file"
+        )
+
+
+def read_chrom_sizes(path: PathLike) -> ChromSizes:
+    """Read a UCSC ``chrom.sizes`` file into an ordered dict (naming the file), with clear errors."""
+    sizes = ChromSizes(source=path)
     with open(path) as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip() or line.startswith("#"):

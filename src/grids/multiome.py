@@ -48,10 +48,10 @@ def pair_cells(rna_obs: pd.DataFrame, atac_obs: pd.DataFrame, rna_passed: pd.Ser
             f"{atac_examples}. Check that each sample's RNA and ATAC files come from the same library."
         )
     rows = []
-    samples = pd.unique(pd.concat([rna_obs["sample"], atac_obs["sample"]]))
-    for sample in samples:
-        rna_cells = set(rna_obs.index[rna_obs["sample"] == sample])
-        atac_cells = set(atac_obs.index[atac_obs["sample"] == sample])
+    rna_sample, atac_sample = rna_obs["sample"].astype(str), atac_obs["sample"].astype(str)
+    for sample in pd.unique(pd.concat([rna_sample, atac_sample])):
+        rna_cells = set(rna_obs.index[rna_sample == sample])
+        atac_cells = set(atac_obs.index[atac_sample == sample])
         rna_pass, atac_pass = rna_cells & rna_ok, atac_cells & atac_ok
         both = rna_pass & atac_pass
         rows.append({
@@ -135,7 +135,8 @@ def run_pairing(
 
     rna = ad.read_h5ad(rna_h5ad)
     atac = ad.read_h5ad(atac_h5ad)
-    qc = pd.read_csv(rna_qc, sep="\t").set_index("cell")
+    # Names as strings: a sample called "01" must not become the number 1.
+    qc = pd.read_csv(rna_qc, sep="\t", dtype={"cell": str, "sample": str, "barcode": str}).set_index("cell")
     atac_passed = atac_qc_pass(atac.obs, min_fragments=min_fragments, min_tss_enrichment=min_tss_enrichment)
     paired, report = pair_cells(qc, atac.obs, qc["passed_qc"].astype(bool), atac_passed)
     labels = rna.obs["cell_type"].loc[paired]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .io import atomic_output, gzip_errors, is_gzip, prefixed
+from .io import atomic_output, check_10x_h5, gzip_errors, is_gzip, prefixed
 from .plots import _pyplot, _save
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ def _read_any(path: Path, modality: str) -> ad.AnnData:
         if suffix == ".h5":
             import scanpy as sc
 
+            check_10x_h5(path)
             return sc.read_10x_h5(path, gex_only=True)
         if suffix == ".h5ad":
             return ad.read_h5ad(path)

@@ -42,7 +42,11 @@ def run_rna_stage(
     parts = [read_rna(path, sample) for sample, path in rna_files.items()]
     target_table = read_targets(targets)
     genes = set().union(*(p.var_names for p in parts))
-    check_targets(genes, target_table, source=targets)
+    check_targets(genes, target_table,
+                  source=f"the RNA matrices {', '.join(map(str, rna_files.values()))} (targets from {targets})")
+    given = read_labels(label_tables) if settings["labels"] == "given" else None
+    if given is not None:
+        _check_target_cell_types(target_table, given, targets, ", ".join(map(str, label_tables.values())))
     adata, qc = rna_qc(
         parts,
         min_genes=settings["min_genes"], max_genes=settings["max_genes"], min_umis=settings["min_umis"],
@@ -54,11 +58,12 @@ def run_rna_stage(
     qc_violin_figure(qc, out_figure, min_genes=settings["min_genes"], max_genes=settings["max_genes"],
                      min_umis=settings["min_umis"], max_umis=settings["max_umis"],
                      percent_mito=settings["percent_mito"])
-    if settings["labels"] == "given":
-        labels = align_labels(read_labels(label_tables), list(adata.obs_names))
+    if given is not None:
+        labels = align_labels(given, list(adata.obs_names))
     else:
         labels = infer_labels(adata, markers=settings["markers"], resolution=settings["leiden_resolution"],
                               random_state=settings["seed"])
+        _check_target_cell_types(target_table, labels, targets, "the inferred labels", warn=True)
     coords = umap(adata, random_state=settings["seed"])
     adata.obs["cell_type"] = pd.Categorical(labels.reindex(adata.obs_names))
     adata.obsm["X_umap"] = coords.loc[adata.obs_names].to_numpy()
@@ -67,3 +72,18 @@ def run_rna_stage(
     write_tsv(adata.obs[["sample", "cell_type"]].reset_index(names="cell"), out_labels)
     with atomic_output(out_h5ad) as tmp:
         adata.write_h5ad(tmp, compression="gzip")
+
+
+def _check_target_cell_types(targets: pd.DataFrame, labels: pd.Series, path: str, source: str, *,
+                             warn: bool = False) -> None:
+    """Every cell type of the targets file is a label; given labels make a miss an error, inferred
+    ones (whose names a user learns from this stage) a warning, as the explain stage rejects it."""
+    known = sorted(set(labels.dropna().astype(str)))
+    unknown = sorted(set(targets["cell_type"].astype(str)) - set(known))
+    if not unknown:
+        return
+    message = (f"{path}: cell type(s) {', '.join(map(repr, unknown))} not among the cell-type labels of {source} "
+               f"({', '.join(known[:12])}{', ...' if len(known) > 12 else ''})")
+    if not warn:
+        raise ValueError(message + "; spell them as the cell-type tables do")
+    log.warning("%s; explaining them will fail until targets.tsv names labelled types", message)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..io import FragmentsWriter
+from ..io import FragmentsWriter, _bgzf_eof_missing, check_contig_naming
 from ..fragments import merge_duplicate_fragments
 
 __all__ = ["BamInputError", "bam_to_fragments"]
@@ -95,6 +95,9 @@ def bam_to_fragments(
     bam_path = Path(bam_path)
     if not bam_path.exists():
         raise FileNotFoundError(f"{bam_path}: no such file")
+    if _bgzf_eof_missing(bam_path):
+        raise BamInputError(f"{bam_path}: the BAM is truncated (no BGZF end-of-file block); the copy, download "
+                            "or the aligner writing it did not finish, make it again")
     try:
         bam = pysam.AlignmentFile(str(bam_path), "r")
     except (ValueError, OSError) as err:
@@ -141,6 +144,8 @@ def _contigs_to_write(bam, bam_path: Path, chrom_sizes: dict[str, int] | None) -
                 f"{bam_path}: {chrom} is {lengths[chrom]} bp in the BAM header but {size} bp in "
                 "chrom_sizes; was the BAM aligned to a different genome build?"
             )
+    check_contig_naming(lengths, chrom_sizes, source=bam_path, error=BamInputError,
+                        known_source=getattr(chrom_sizes, "source", "chrom_sizes"))
     skipped = [c for c in lengths if c not in chrom_sizes]
     if skipped:
         shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")

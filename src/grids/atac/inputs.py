@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..io import check_10x_h5, check_contig_naming
+
 __all__ = ["read_peak_matrix", "parse_peak_names"]
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,23 @@ def _var_peaks(var: pd.DataFrame, source: str) -> pd.DataFrame:
     return peaks
 
 
+def _check_peaks(peaks: pd.DataFrame, chrom_sizes: Mapping[str, int], path: Path, sizes_source: str) -> None:
+    """Every peak a non-empty interval inside its chromosome, each listed once."""
+    empty = (peaks["end"] <= peaks["start"]) | (peaks["start"] < 0)
+    if empty.any():
+        raise ValueError(f"{path}: peak {peaks.loc[empty, 'name'].iloc[0]} has end <= start or a negative start "
+                         f"({int(empty.sum())} such peaks)")
+    past = peaks["end"].to_numpy() > peaks["chrom"].map(dict(chrom_sizes)).to_numpy()
+    if past.any():
+        row = peaks[past].iloc[0]
+        raise ValueError(f"{path}: peak {row['name']} ends past the {chrom_sizes[row['chrom']]} bp of {row['chrom']} "
+                         f"in {sizes_source}; was the matrix made on a different genome build?")
+    twice = peaks["name"].duplicated()
+    if twice.any():
+        raise ValueError(f"{path}: peak {peaks.loc[twice, 'name'].iloc[0]} is listed twice ({int(twice.sum())} "
+                         "repeated peaks); a peak matrix needs one column per peak")
+
+
 def _load(path: Path):
     """The file's AnnData (the ``atac`` modality of an h5mu; Peaks features of a 10x h5)."""
     try:
@@ -68,6 +87,7 @@ def _load_unchecked(path: Path):
     if suffix == ".h5":
         import scanpy as sc
 
+        check_10x_h5(path)
         adata = sc.read_10x_h5(path, gex_only=False)
         if "feature_types" not in adata.var or not (adata.var["feature_types"] == "Peaks").any():
             raise ValueError(f"{path}: no 'Peaks' features; is this a Cell Ranger ARC/ATAC matrix?")
@@ -99,6 +119,8 @@ def read_peak_matrix(
     else:
         peaks = parse_peak_names(adata.var_names, str(path))
     rank = {c: i for i, c in enumerate(chrom_sizes)}
+    sizes_source = getattr(chrom_sizes, "source", "the chrom sizes")
+    check_contig_naming(pd.unique(peaks["chrom"]), rank, source=path, known_source=sizes_source)
     keep = peaks["chrom"].isin(list(rank)) & ~peaks["chrom"].isin(list(exclude_chromosomes))
     if not keep.any():
         raise ValueError(f"{path}: no peak lies on the chrom-sizes chromosomes ({', '.join(list(rank)[:4])}, ...)")
@@ -108,6 +130,7 @@ def read_peak_matrix(
     order = order[keep.to_numpy()[order]]
     peaks = peaks.iloc[order].reset_index(drop=True)
     peaks["name"] = peaks["chrom"] + ":" + peaks["start"].astype(str) + "-" + peaks["end"].astype(str)
+    _check_peaks(peaks, chrom_sizes, path, sizes_source)
     X = sp.csr_matrix(adata.X)[:, order]
     X = sp.csr_matrix((X > 0).astype(np.uint8))
     X.sort_indices()

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..fragments import iter_fragments
-from ..io import atomic_output, gzip_errors, is_gzip
+from ..io import atomic_output, check_contig_naming, gzip_errors, is_gzip
 
 __all__ = [
     "MACS_DEFAULTS", "PeakCallingError", "call_peaks", "consensus_peaks", "read_peaks_bed", "write_insertions",
@@ -159,22 +159,31 @@ def consensus_peaks(
     peaks = peaks[known]
     if peaks.empty:
         raise PeakCallingError("no peaks left on the configured chromosomes")
-    merged = pybedtools.BedTool.from_dataframe(peaks).sort().merge()
-    if blacklist:
-        before = merged.count()
-        # Through our reader, so a truncated blacklist.bed.gz is named as such (bedtools would
-        # report a short last line instead).
-        black = pybedtools.BedTool.from_dataframe(read_peaks_bed(blacklist)[["chrom", "start", "end"]])
-        merged = merged.subtract(black, A=True)
-        log.info("blacklist %s removed %d of %d peaks", blacklist, before - merged.count(), before)
-    out = merged.to_dataframe(names=["chrom", "start", "end"], dtype={"chrom": str})
-    pybedtools.cleanup()
+    # Through our reader, so a truncated blacklist.bed.gz is named as such (bedtools would
+    # report a short last line instead).
+    black_regions = read_peaks_bed(blacklist)[["chrom", "start", "end"]] if blacklist else None
+    if black_regions is not None:
+        check_contig_naming(pd.unique(black_regions["chrom"]), chrom_sizes, source=blacklist, error=PeakCallingError,
+                            known_source=getattr(chrom_sizes, "source", "the chrom sizes"))
+    try:
+        merged = pybedtools.BedTool.from_dataframe(peaks).sort().merge()
+        if black_regions is not None:
+            before = merged.count()
+            merged = merged.subtract(pybedtools.BedTool.from_dataframe(black_regions), A=True)
+            after = merged.count()
+            log.info("blacklist %s removed %d of %d peaks", blacklist, before - after, before)
+            if after == 0:
+                raise PeakCallingError(
+                    f"the blacklist {blacklist} removed every one of the {before} merged peaks; is it the "
+                    "blacklist of this genome build, and a list of problem regions rather than whole chromosomes?"
+                )
+        out = merged.to_dataframe(names=["chrom", "start", "end"], dtype={"chrom": str})
+    finally:
+        pybedtools.cleanup()
     rank = {c: i for i, c in enumerate(chrom_sizes)}
     out = out.assign(_rank=out["chrom"].map(rank)).sort_values(["_rank", "start"], kind="stable")
     out = out.drop(columns="_rank").reset_index(drop=True)
     out["name"] = out["chrom"] + ":" + out["start"].astype(str) + "-" + out["end"].astype(str)
-    if out.empty:
-        raise PeakCallingError("the blacklist removed every peak")
     return out
 
 

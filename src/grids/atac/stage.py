@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_output, prefixed, read_cell_barcodes, read_chrom_sizes, write_tsv
+from ..io import atomic_output, check_contig_naming, prefixed, read_cell_barcodes, read_chrom_sizes, write_tsv
 from .matrix import build_peak_matrix
 from .peaks import read_peaks_bed
 from .qc import barcode_qc, call_cells, read_tss
@@ -39,7 +39,9 @@ def run_barcode_qc(
 ) -> pd.DataFrame:
     """Per-barcode QC of one sample and its cell calls; writes a TSV and the aggregate profiles."""
     sizes = read_chrom_sizes(chrom_sizes)
-    tss = read_tss(gtf, sizes)
+    tss = read_tss(gtf)
+    check_contig_naming(pd.unique(tss["chrom"]), sizes, source=gtf, known_source=chrom_sizes)
+    tss = tss[tss["chrom"].isin(list(sizes))].reset_index(drop=True)
     if tss.empty:
         log.warning("%s: no TSS on the chrom-sizes chromosomes; TSS enrichment will be 0", gtf)
     qc = barcode_qc(fragments, sizes, tss, chunk_size=chunk_size, skip_unknown_chroms=skip_unknown_chroms)
@@ -68,7 +70,7 @@ def run_barcode_qc(
 def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> dict[str, list[str]]:
     """Barcode -> pseudobulks it belongs to: "all" for every cell, plus its cell type when
     calling per type."""
-    table = pd.read_csv(barcode_table, sep="\t", usecols=["barcode", "is_cell"])
+    table = pd.read_csv(barcode_table, sep="\t", usecols=["barcode", "is_cell"], dtype={"barcode": str})
     cells = table.loc[table["is_cell"], "barcode"].astype(str)
     if not per_cell_type:
         return {b: ["all"] for b in cells}
@@ -78,6 +80,13 @@ def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> 
     if list(frame.columns[:2]) != ["barcode", "cell_type"]:
         raise ValueError(f"{labels}: expected columns barcode and cell_type, found {list(frame.columns)}")
     label = frame.set_index("barcode")["cell_type"]
+    by_name: dict[str, list[str]] = {}
+    for cell_type in pd.unique(label.dropna()):
+        by_name.setdefault(safe_group_name(cell_type), []).append(cell_type)
+    clash = next((types for types in by_name.values() if len(types) > 1), None)
+    if clash:
+        raise ValueError(f"{labels}: cell types {' and '.join(map(repr, clash))} would share the pseudobulk file "
+                         f"name {safe_group_name(clash[0])!r}; rename one of them")
     return {b: ["all", safe_group_name(label[b])] if b in label.index else ["all"] for b in cells}
 
 
@@ -111,7 +120,7 @@ def run_sample_matrix(
     """Binary cells x peaks AnnData of one sample, cells in the RNA matrix's order when paired."""
     sizes = read_chrom_sizes(chrom_sizes)
     peak_table = read_peaks_bed(peaks)
-    table = pd.read_csv(barcode_table, sep="\t").set_index("barcode")
+    table = pd.read_csv(barcode_table, sep="\t", dtype={"barcode": str}).set_index("barcode")
     # Paired data keeps every RNA cell, in the RNA order; a cell without fragments gets an
     # empty row (n_fragments 0) so pairing can report it instead of it vanishing here.
     order = read_cell_barcodes(rna) if rna else sorted(table.index[table["is_cell"]])

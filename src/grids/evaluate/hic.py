@@ -36,7 +36,11 @@ def open_cooler(path: str, resolution: int | None = None) -> cooler.Cooler:
     file, _, group = str(path).partition("::")
     if not Path(file).exists():
         raise FileNotFoundError(f"Hi-C file not found: {file}")
-    multires = is_multires_file(file)
+    try:
+        multires = is_multires_file(file)
+    except OSError as err:  # h5py: a cut-off or corrupt HDF5 file, with no file name in the message
+        raise ValueError(f"{file}: cannot read it as HDF5, the file is truncated or corrupt ({err}); "
+                         "copy or download the .cool again") from err
     available = sorted(int(g.rsplit("/", 1)[-1]) for g in list_coolers(file)) if multires else []
     if group:
         uri = str(path)

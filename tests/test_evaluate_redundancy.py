@@ -286,6 +286,9 @@ def test_redundancy_calls_precision_recall_and_pooled(tmp_path):
     g = c.loc[("grids", 16)]
     assert (g["n_maps"], g["n_called"], g["n_true_positive"], g["n_gene_targets"]) == (4, 6, 3, 3)
     assert g["precision"] == pytest.approx(0.5)
+    # The set map (top2) calls 2 pairs, 1 true: the per-gene maps alone call 4, 2 true.
+    assert (g["n_called_gene_targets"], g["n_true_positive_gene_targets"]) == (4, 2)
+    assert g["precision_gene_targets"] == pytest.approx(0.5)
     assert (g["n_callable_or_pairs"], g["n_recovered"], g["n_callable_in_selection"]) == (3, 1, 1)
     assert g["recall"] == pytest.approx(1 / 3) and g["recall_in_selection"] == pytest.approx(1.0)
     pooled = c.loc[("grids", "all")]

@@ -38,6 +38,7 @@ SUMMARY_COLUMNS = ["logic", "n_groups", "median_ratio", "median_ideal_ratio", "n
 OUTCOME_COLUMNS = [*KEY, "kind", "status", "n_called", "n_true_positive", "n_callable_or_pairs",
                    "n_callable_in_selection", "n_recovered"]
 CALL_COLUMNS = ["method", "L", "n_maps", "n_called", "n_true_positive", "precision", "n_gene_targets",
+                "n_called_gene_targets", "n_true_positive_gene_targets", "precision_gene_targets",
                 "n_callable_or_pairs", "n_recovered", "recall", "n_callable_in_selection", "recall_in_selection"]
 RECOVERY_COLUMNS = [*KEY, "scope", "status", "n_targets", "n_groups", "n_groups_fully_recovered",
                     "n_callable_members", "n_recovered_members", "frac_targets_all_recovered"]
@@ -421,8 +422,11 @@ def redundancy_calls(outcomes: pd.DataFrame, methods: Sequence[str] | None = Non
     """Precision and recall of the called redundant pairs per (method, L), and per method pooled
     over L (``L`` = "all"), from :func:`call_outcomes` over the maps whose selection ran.
 
-    precision = true positives / pairs called; recall = recovered / callable planted OR pairs of
-    the per-gene targets; recall_in_selection = recovered / those callable pairs whose two members
+    precision = true positives / pairs called, over every map, and ``precision_gene_targets``
+    over the per-gene targets' maps alone: a planted OR group lies within one gene, so a gene
+    set's map can also call pairs of two genes' CREs that interact through the set's total,
+    which the planted truth can only count as negatives; recall = recovered / callable planted
+    OR pairs of the per-gene targets; recall_in_selection = recovered / those callable pairs whose two members
     both have a peak in the map, so that a low recall splits into search (the selection missed a
     member) and map (the pair was there but not called) failures.
     """
@@ -435,7 +439,10 @@ def redundancy_calls(outcomes: pd.DataFrame, methods: Sequence[str] | None = Non
         return {"method": method, "L": L, "n_maps": len(part), "n_called": int(part["n_called"].sum()),
                 "n_true_positive": int(part["n_true_positive"].sum()),
                 "precision": _ratio(part["n_true_positive"].sum(), part["n_called"].sum()),
-                "n_gene_targets": len(genes), "n_callable_or_pairs": int(genes["n_callable_or_pairs"].sum()),
+                "n_gene_targets": len(genes), "n_called_gene_targets": int(genes["n_called"].sum()),
+                "n_true_positive_gene_targets": int(genes["n_true_positive"].sum()),
+                "precision_gene_targets": _ratio(genes["n_true_positive"].sum(), genes["n_called"].sum()),
+                "n_callable_or_pairs": int(genes["n_callable_or_pairs"].sum()),
                 "n_recovered": int(genes["n_recovered"].sum()),
                 "recall": _ratio(genes["n_recovered"].sum(), genes["n_callable_or_pairs"].sum()),
                 "n_callable_in_selection": int(genes["n_callable_in_selection"].sum()),

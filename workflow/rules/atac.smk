@@ -33,13 +33,15 @@ if ATAC_FROM_FRAGMENTS:
             table="results/atac/{sample}/barcodes.tsv.gz",
             profiles="results/atac/{sample}/qc_profiles.npz",
         params:
-            atac=config["atac"],
+            atac=atac_cell_calling() | config_keys("atac", "skip_unknown_chromosomes"),
         log:
             "logs/atac/{sample}.barcode_qc.log",
         threads: 1
         resources:
             mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 2),
             runtime=lambda wildcards, input: 10 + int(input.size_mb / 20),
+            # Performance only: fragment lines parsed at a time bound memory, not the result.
+            fragment_chunk_size=config["atac"]["chunk_size"],
         conda:
             "../../envs/atac.yaml"
         script:
@@ -56,13 +58,15 @@ if ATAC_FROM_FRAGMENTS:
         params:
             groups=lambda wildcards: pseudobulks(wildcards.sample),
             labels=lambda wildcards: samples.loc[wildcards.sample, "cell_types"],
-            atac=config["atac"],
+            atac=config_keys("atac", "skip_unknown_chromosomes"),
         log:
             "logs/atac/{sample}.insertions.log",
         threads: 1
         resources:
             mem_mb=lambda wildcards, input: 2000 + int(input.size_mb),
             runtime=lambda wildcards, input: 10 + int(input.size_mb / 20),
+            # Performance only: fragment lines parsed at a time bound memory, not the result.
+            fragment_chunk_size=config["atac"]["chunk_size"],
         conda:
             "../../envs/atac.yaml"
         script:
@@ -76,7 +80,8 @@ if ATAC_FROM_FRAGMENTS:
         output:
             narrowpeak="results/atac/{sample}/{sample}.{group}_peaks.narrowPeak",
         params:
-            atac=config["atac"],
+            atac=config_keys("atac", "peak_caller", "genome_size", "macs_qvalue", "macs_shift", "macs_extsize",
+                             "macs_nolambda"),
         log:
             "logs/atac/{sample}.{group}.macs.log",
         threads: 1
@@ -120,13 +125,15 @@ if ATAC_FROM_FRAGMENTS:
         output:
             h5ad="results/atac/{sample}/matrix.h5ad",
         params:
-            atac=config["atac"],
+            atac=config_keys("atac", "cells", "skip_unknown_chromosomes"),
         log:
             "logs/atac/{sample}.matrix.log",
         threads: 1
         resources:
             mem_mb=lambda wildcards, input: 3000 + int(input.size_mb * 3),
             runtime=lambda wildcards, input: 10 + int(input.size_mb / 20),
+            # Performance only: fragment lines parsed at a time bound memory, not the result.
+            fragment_chunk_size=config["atac"]["chunk_size"],
         conda:
             "../../envs/atac.yaml"
         script:
@@ -142,7 +149,7 @@ else:
         output:
             h5ad="results/atac/{sample}/matrix.h5ad",
         params:
-            atac=config["atac"],
+            atac=config_keys("atac", "cells", "exclude_chromosomes"),
         log:
             "logs/atac/{sample}.import_matrix.log",
         threads: 1
@@ -187,7 +194,8 @@ rule atac_merge:
         figure=report("results/atac/qc.png", caption="../report/atac_qc.rst", category="1. QC"),
     params:
         samples=list(samples["sample"]),
-        atac=config["atac"],
+        # The QC figure draws the thresholds only where they called the cells.
+        atac=atac_cell_calling(),
     log:
         "logs/atac/merge.log",
     threads: 1

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
-from grids.explain.tasks import explain_tasks, set_target, shard_tasks
+from grids.explain.tasks import explain_tasks, set_target, shard_settings, shard_tasks
 from grids.simulate import cell_type_names, make_params, sample_output_files, sample_output_paths
 
 
@@ -22,6 +22,28 @@ def _load_inputs():
 
 samples, targets = _load_inputs()
 SIMULATED_SAMPLES = list(config["simulate"]["samples"])
+
+
+# ---- What rules are given of the config ------------------------------------------------------
+# Snakemake reruns a job when its params change, so a rule's params hold only the settings that
+# change its outputs, never a whole config section: a change to another key of the section, or to
+# the order of config.yaml, then reruns nothing. Where a script reads its keys as settings[key], a
+# key missing here fails loudly, so the rules list the keys they use (config_keys); where the stage
+# reads keys with defaults (surrogate, explain, redundancy), the rules leave out the few keys that
+# change no output instead, so a key added later reruns a job rather than being dropped silently.
+# Performance-only settings (atac.chunk_size, surrogate.checkpoint_every) travel as resources,
+# which Snakemake never reruns a job for; config/README.md lists them.
+def config_keys(section, *keys):
+    """``{key: config[section][key]}`` for these keys, in this order."""
+    return {key: config[section][key] for key in keys}
+
+
+def resolved_device(setting, uses_gpu):
+    """The device setting a torch job is given: ``cpu`` whenever it will run on the CPU, so that
+    auto and cpu on a node without a GPU (the same computation) are the same param; on a GPU the
+    setting itself (auto still falls back to the CPU when torch sees no CUDA). CPU and GPU results
+    differ in the last bits, enough to change a search, so switching between them does rerun."""
+    return setting if uses_gpu else "cpu"
 
 
 wildcard_constraints:
@@ -96,6 +118,24 @@ def sample_cell_types(sample):
     return sorted({safe_group_name(c) for c in table["cell_type"].dropna()})
 
 
+def atac_cell_calling():
+    """atac.cells, and the thresholds only where they call cells (threshold mode): with cells: rna
+    they are reported, not applied, so changing them reruns no ATAC job (pairing still uses them)."""
+    if config["atac"]["cells"] == "threshold":
+        return config_keys("atac", "cells", "min_fragments", "min_tss_enrichment")
+    return config_keys("atac", "cells")
+
+
+def rna_settings():
+    """The rna keys the RNA stage reads (grids.rna_stage.run_rna_stage): min_cells_per_type is the
+    pairing's, and markers and leiden_resolution matter only when labels are inferred."""
+    keys = ["labels", "min_genes", "max_genes", "min_umis", "max_umis", "percent_mito", "robust_percent_cells",
+            "n_top_genes", "batch_aware_hvg", "seed"]
+    if config["rna"]["labels"] == "infer":
+        keys += ["markers", "leiden_resolution"]
+    return config_keys("rna", *keys)
+
+
 def narrowpeak_files():
     return [
         f"results/atac/{sample}/{sample}.{group}_peaks.narrowPeak"
@@ -136,9 +176,33 @@ EXPLAIN_TASKS = explain_tasks(
     per_gene=EXPLAIN["per_gene"],
     per_cell_type=EXPLAIN["per_cell_type"],
 )
+# Shard i of every method holds the same tasks (EXPLAIN_TASKS[i * shard_size:][:shard_size]):
+# numbering is per method and independent of explain.methods, so adding or removing a method
+# changes no other method's shard files or params (explain_shard_settings).
 EXPLAIN_SHARDS = shard_tasks(EXPLAIN_TASKS, EXPLAIN["shard_size"])
 # Methods that run the surrogate many times and gain from a GPU.
 GPU_METHODS = {"grids", "grids_cis", "saliency", "smoothgrad", "fimap", "sage", "lime"}
+
+
+def explain_shard_tasks(wildcards):
+    return EXPLAIN_SHARDS[int(wildcards.shard)]
+
+
+def explain_shard_settings(wildcards):
+    """The explain settings that decide this method's selections for this shard's tasks only
+    (grids.explain.tasks.shard_settings): not explain.methods, shard_size or device, nor the
+    settings of other methods."""
+    return shard_settings(wildcards.method, EXPLAIN, explain_shard_tasks(wildcards))
+
+
+def explain_shard_mito_prefix(wildcards):
+    """genome.mito_prefix leaves mitochondrial genes out of gene sets; a shard of per-gene tasks ignores it."""
+    return config["genome"]["mito_prefix"] if any(t.kind == "set" for t in explain_shard_tasks(wildcards)) else ""
+
+
+def explain_device(wildcards):
+    """CPU for the methods that never use a GPU, else the resolved explain.device."""
+    return resolved_device(EXPLAIN["device"], wildcards.method in GPU_METHODS and EXPLAIN_USES_GPU)
 
 
 def explain_gpus(wildcards):

@@ -14,11 +14,13 @@ rule explain_shard:
     output:
         table="results/explain/{method}/shards/shard{shard}.tsv",
         meta="results/explain/{method}/shards/shard{shard}.json",
+    # Only what decides this method's selections for this shard's tasks (common.smk): removing or
+    # adding a method, or changing another method's settings, reruns none of these shards.
     params:
-        tasks=lambda wildcards: EXPLAIN_SHARDS[int(wildcards.shard)],
-        settings=config["explain"],
-        mito_prefix=config["genome"]["mito_prefix"],
-        device=lambda wildcards: EXPLAIN["device"] if wildcards.method in GPU_METHODS else "cpu",
+        tasks=explain_shard_tasks,
+        settings=explain_shard_settings,
+        mito_prefix=explain_shard_mito_prefix,
+        device=explain_device,
         # Finished tasks of an interrupted shard; a rerun redoes only the others (not an output,
         # so Snakemake keeps it when it removes the outputs of a killed job).
         resume="results/explain/{method}/shards/shard{shard}.partial.json",

@@ -27,7 +27,8 @@ rule redundancy_map:
         selections=explain_keys(),
         split=config["evaluate"]["split"],
         window=EXPLAIN["window"],
-        settings=REDUNDANCY,
+        # redundancy.methods decides which methods are mapped (the method wildcard), not a map.
+        settings={k: v for k, v in sorted(REDUNDANCY.items()) if k != "methods"},
         out_dir=lambda wildcards: f"results/redundancy/{wildcards.method}",
     log:
         "logs/redundancy/{method}.log",

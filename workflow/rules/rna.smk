@@ -18,8 +18,11 @@ rule rna_qc_and_labels:
         labels="results/rna/labels.tsv",
     params:
         rna_files=lambda wildcards: {s: rna_file(s) for s in samples["sample"]},
-        label_tables=lambda wildcards: {s: samples.loc[s, "cell_types"] for s in samples["sample"]},
-        settings=config["rna"],
+        # Label tables are read only with labels: given.
+        label_tables=lambda wildcards: {s: samples.loc[s, "cell_types"] for s in samples["sample"]}
+        if config["rna"]["labels"] == "given"
+        else {},
+        settings=rna_settings(),
         mito_prefix=config["genome"]["mito_prefix"],
     log:
         "logs/rna/qc_and_labels.log",
@@ -43,9 +46,11 @@ rule multiome_pair:
         report="results/multiome/pairing.tsv",
         umap=report("results/multiome/umap.png", caption="../report/umap.rst", category="2. Cells"),
     params:
-        atac=config["atac"],
-        rna=config["rna"],
-        split=config["split"],
+        # The ATAC-side QC of pairing (applied whatever atac.cells), and the rare-type cut-off.
+        min_fragments=config["atac"]["min_fragments"],
+        min_tss_enrichment=config["atac"]["min_tss_enrichment"],
+        min_cells_per_type=config["rna"]["min_cells_per_type"],
+        split=config_keys("split", "train", "val", "test", "seed"),
     log:
         "logs/multiome/pair.log",
     threads: 1

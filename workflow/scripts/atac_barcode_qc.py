@@ -11,9 +11,10 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         chrom_sizes=snakemake.input.chrom_sizes,  # noqa: F821
         rna=snakemake.input.rna,  # noqa: F821
         cells=atac["cells"],
-        min_fragments=atac["min_fragments"],
-        min_tss_enrichment=atac["min_tss_enrichment"],
-        chunk_size=atac["chunk_size"],
+        # With cells: rna the thresholds are not applied, and the rule does not pass them.
+        min_fragments=atac.get("min_fragments", 0),
+        min_tss_enrichment=atac.get("min_tss_enrichment", 0.0),
+        chunk_size=snakemake.resources.fragment_chunk_size,  # noqa: F821
         skip_unknown_chroms=atac["skip_unknown_chromosomes"],
         out_table=snakemake.output.table,  # noqa: F821
         out_profiles=snakemake.output.profiles,  # noqa: F821

@@ -17,6 +17,6 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         read_chrom_sizes(snakemake.input.chrom_sizes),  # noqa: F821
         groups,
         {name: outdir / f"{name}.bed" for name in names},
-        chunk_size=atac["chunk_size"],
+        chunk_size=snakemake.resources.fragment_chunk_size,  # noqa: F821
         skip_unknown_chroms=atac["skip_unknown_chromosomes"],
     )

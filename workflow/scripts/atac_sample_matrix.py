@@ -12,7 +12,7 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         peaks=snakemake.input.peaks,  # noqa: F821
         barcode_table=snakemake.input.barcodes,  # noqa: F821
         rna=snakemake.input.rna if atac["cells"] == "rna" else None,  # noqa: F821
-        chunk_size=atac["chunk_size"],
+        chunk_size=snakemake.resources.fragment_chunk_size,  # noqa: F821
         skip_unknown_chroms=atac["skip_unknown_chromosomes"],
         out_h5ad=snakemake.output.h5ad,  # noqa: F821
     )

@@ -10,7 +10,11 @@ with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):  # noqa
         paired=snakemake.input.paired,  # noqa: F821
         targets=snakemake.input.targets,  # noqa: F821
         gtf=snakemake.input.gtf,  # noqa: F821
-        settings=snakemake.params.settings,  # noqa: F821
+        settings={
+            **snakemake.params.settings,  # noqa: F821
+            "device": snakemake.params.device,  # noqa: F821
+            "checkpoint_every": snakemake.resources.checkpoint_every,  # noqa: F821
+        },
         threads=snakemake.threads,  # noqa: F821
         out_model=snakemake.output.model,  # noqa: F821
         out_metrics=snakemake.output.metrics,  # noqa: F821

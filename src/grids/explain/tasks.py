@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "file_name_clash", "file_stem", "set_target", "SET_PREFIX"]
+__all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "shard_settings", "file_name_clash", "file_stem",
+           "set_target", "SET_PREFIX", "SHARD_LAYOUT_SETTINGS", "METHOD_ONLY_SETTINGS"]
 
 SET_PREFIX = "top"  # per-cell-type targets are named top{N}: the type's N most expressed genes
 
@@ -75,3 +76,41 @@ def explain_tasks(targets, set_cell_types: list[str], top_n: int, per_gene: bool
 def shard_tasks(tasks: list[ExplainTask], shard_size: int) -> list[list[ExplainTask]]:
     """Consecutive groups of ``shard_size`` tasks: one job each."""
     return [tasks[i : i + shard_size] for i in range(0, len(tasks), shard_size)]
+
+
+# What an explain shard job is given of the explain settings, and so what reruns it (Snakemake
+# reruns a job whose params change), as grids.explain.stage.run_explain_shard reads them.
+# These keys decide which tasks exist and how they are grouped into jobs, not a selection: a
+# shard's own task list (its tasks param) records their effect, and device is a param of its own.
+SHARD_LAYOUT_SETTINGS = frozenset({"methods", "shard_size", "per_gene", "per_cell_type", "cell_types", "device"})
+_GRIDS = ("grids", "grids_cis")
+# Keys only some methods read; the other methods' shards are given none of them. Every other key
+# (L, beta, and any key added later) goes to every method: a new setting can cost a rerun, never
+# a stale result.
+METHOD_ONLY_SETTINGS = {
+    **{key: _GRIDS for key in ("k", "steps", "batch_size", "init", "patience", "moves", "pair_pool")},
+    "seed": (*_GRIDS, "random", "smoothgrad", "fimap", "sage", "lime"),  # saliency and correlation draw nothing
+    "window": (*_GRIDS, "correlation", "sage", "lime"),  # the targets' cis window
+    "sage_max_peaks": ("sage",),
+    "lime_max_peaks": ("lime",),
+    "top_n_genes": (),  # gene-set tasks only; see shard_settings
+}
+
+
+def shard_settings(method: str, settings, tasks: list[ExplainTask]) -> dict:
+    """The explain settings (config key ``explain``) that decide ``method``'s selections for these
+    tasks, in key order: a shard's params hold only these, so removing or adding a method, or
+    changing a setting of another method, reruns none of this method's shards."""
+    has_sets = any(task.kind == "set" for task in tasks)
+    keep = {}
+    for key in sorted(settings):
+        if key in SHARD_LAYOUT_SETTINGS:
+            continue
+        if key == "top_n_genes":
+            if has_sets:  # a gene task ignores it (a set task's name, top{N}, records it too)
+                keep[key] = settings[key]
+            continue
+        if key in METHOD_ONLY_SETTINGS and method not in METHOD_ONLY_SETTINGS[key]:
+            continue
+        keep[key] = settings[key]
+    return keep

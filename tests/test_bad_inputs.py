@@ -282,20 +282,15 @@ def test_peak_matrix_h5ad(tmp_path, genome, names, cause):
     _nothing_in(tmp_path / "out")
 
 
-def test_peak_matrix_10x_h5_without_peaks(tmp_path, genome):
-    """A gene-expression-only 10x .h5 given as atac_matrix."""
-    path = _h5(tmp_path / "filtered_feature_bc_matrix.h5")
+@pytest.mark.parametrize("make, name, cause", [
+    (_h5, "filtered_feature_bc_matrix.h5", "no 'Peaks' features"),  # gene expression only, given as atac_matrix
+    (_h5_without_matrix, "filtered_peak_bc_matrix.h5", "no 'matrix' group"),
+], ids=["without-peaks", "without-matrix-group"])
+def test_peak_matrix_10x_h5(tmp_path, genome, make, name, cause):
+    path = make(tmp_path / name)
     with pytest.raises(ValueError) as err:
         _import_matrix(path, genome, tmp_path / "out")
-    _rejected(err, path, "no 'Peaks' features")
-    _nothing_in(tmp_path / "out")
-
-
-def test_peak_matrix_10x_h5_without_matrix_group(tmp_path, genome):
-    path = _h5_without_matrix(tmp_path / "filtered_peak_bc_matrix.h5")
-    with pytest.raises(ValueError) as err:
-        _import_matrix(path, genome, tmp_path / "out")
-    _rejected(err, path, "no 'matrix' group")
+    _rejected(err, path, cause)
     _nothing_in(tmp_path / "out")
 
 

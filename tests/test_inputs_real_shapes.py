@@ -198,3 +198,27 @@ def test_truncated_gzip_inputs_name_the_file(tmp_path, reader, name, text):
     with pytest.raises(ValueError, match="truncated") as err:
         reader(path)
     assert str(path) in str(err.value)
+
+
+def test_cell_ranger_arc_h5_feeds_both_modalities(tmp_path):
+    """A Cell Ranger ARC filtered_feature_bc_matrix.h5 holds genes and peaks in one matrix: the
+    RNA reader keeps the Gene Expression features, the peak reader the Peaks, with coordinates
+    from their intervals and the same cells in the same order."""
+    from grids.io import write_10x_h5
+
+    rng = np.random.default_rng(4)
+    genes = ["GENE0", "GENE1", "GENE2"]
+    intervals = ["chr1:1000-1400", "chr2:500-900", "chr1:4914570-4914685"]
+    counts = sp.csr_matrix(rng.poisson(2, (len(BARCODES), len(genes) + len(intervals))))
+    path = tmp_path / "filtered_feature_bc_matrix.h5"
+    write_10x_h5(counts, BARCODES, [f"ENSG{i:011d}" for i in range(3)] + intervals, genes + intervals, path,
+                 genome="GRCh38", intervals=["chr1:10-20", "chr1:30-40", "chr2:50-60"] + intervals,
+                 feature_type=["Gene Expression"] * 3 + ["Peaks"] * 3)
+    expression = rna.read_rna(path, "s1")
+    assert list(expression.var_names) == genes
+    assert np.array_equal(expression.X.toarray(), counts[:, :3].toarray())
+    X, cells, peaks = read_peak_matrix(path, SIZES)
+    assert peaks[["chrom", "start", "end"]].values.tolist() == EXPECTED
+    assert [c.split("#")[-1] for c in cells] == BARCODES
+    order = [intervals.index(f"{c}:{s}-{e}") for c, s, e in peaks[["chrom", "start", "end"]].itertuples(index=False)]
+    assert np.array_equal(X.toarray(), (counts[:, 3:].toarray()[:, order] > 0).astype(X.dtype))  # binary

@@ -269,11 +269,13 @@ def write_10x_h5(
     *,
     genome: str,
     intervals: Sequence[str] | None = None,
-    feature_type: str = "Gene Expression",
+    feature_type: str | Sequence[str] = "Gene Expression",
 ) -> None:
     """Write a Cell Ranger (v3+) ``filtered_feature_bc_matrix.h5``.
 
-    ``counts`` is cells x features. The file stores features x barcodes CSC as Cell Ranger
+    ``counts`` is cells x features. ``feature_type`` is one type for all features or one per
+    feature (Cell Ranger ARC: "Gene Expression" and "Peaks" in one file; peaks then carry their
+    ``intervals``, genes an empty one). The file stores features x barcodes CSC as Cell Ranger
     does, and is readable by ``scanpy.read_10x_h5`` and ``pegasusio.read_input``.
     """
     import h5py
@@ -299,7 +301,10 @@ def write_10x_h5(
             features = group.create_group("features")
             tag_keys = ["genome"] + (["interval"] if intervals is not None else [])
             features.create_dataset("_all_tag_keys", data=fixed(tag_keys))
-            features.create_dataset("feature_type", data=fixed([feature_type] * n_features))
+            types = [feature_type] * n_features if isinstance(feature_type, str) else list(feature_type)
+            if len(types) != n_features:
+                raise ValueError(f"{len(types)} feature types for {n_features} features")
+            features.create_dataset("feature_type", data=fixed(types))
             features.create_dataset("genome", data=fixed([genome] * n_features))
             features.create_dataset("id", data=fixed(list(feature_ids)))
             features.create_dataset("name", data=fixed(list(feature_names)))

@@ -345,5 +345,5 @@ class TypeDiscriminators(nn.Module):
 def dense_pooled_reference(model: Surrogate, X_dense: torch.Tensor) -> torch.Tensor:
     """The same pooling computed densely (cells x peaks x d_h): for tests only."""
     emb = torch.where(X_dense.unsqueeze(-1) > 0, model.embed_open.unsqueeze(0), model.embed_closed.unsqueeze(0))
-    out = torch.zeros(X_dense.shape[0], model.n_chroms, model.config.d_h, dtype=emb.dtype)
+    out = torch.zeros(X_dense.shape[0], model.n_chroms, model.config.d_h, dtype=emb.dtype, device=emb.device)
     return out.index_add(1, model.chrom_of_peak, emb)

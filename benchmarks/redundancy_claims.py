@@ -30,13 +30,11 @@ from scipy import stats
 def learned_targets(results: Path, targets: set[str]) -> dict[str, bool]:
     """Per target gene: does one of the surrogate's OR units cover >= 2 members of one of its
     planted OR groups (members and units matched through overlapping peaks)?"""
-    import torch
-
     from grids.evaluate.overlap import overlap_matrix
     from grids.evaluate.truth import read_truth
+    from grids.surrogate import load_surrogate
 
-    payload = torch.load(results / "surrogate" / "model.pt", map_location="cpu", weights_only=False)
-    peaks = pd.DataFrame(payload["peaks"])
+    peaks = load_surrogate(results / "surrogate" / "model.pt").peaks.reset_index(drop=True)
     units = json.loads((results / "surrogate" / "metrics.json").read_text())["training"]["cis"]["group_units"]["units"]
     truth = read_truth(str(sorted((results / "simulated").glob("*/truth/links.tsv"))[0]))
     out = {}

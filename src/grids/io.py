@@ -274,8 +274,8 @@ def write_10x_h5(
     """Write a Cell Ranger (v3+) ``filtered_feature_bc_matrix.h5``.
 
     ``counts`` is cells x features. ``feature_type`` is one type for all features or one per
-    feature (Cell Ranger ARC: "Gene Expression" and "Peaks" in one file; peaks then carry their
-    ``intervals``, genes an empty one). The file stores features x barcodes CSC as Cell Ranger
+    feature (Cell Ranger ARC: "Gene Expression" and "Peaks" in one file, each feature with its
+    entry in ``intervals``). The file stores features x barcodes CSC as Cell Ranger
     does, and is readable by ``scanpy.read_10x_h5`` and ``pegasusio.read_input``.
     """
     import h5py

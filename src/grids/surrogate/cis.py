@@ -15,8 +15,8 @@ path,
 which is the indicator up to the smooth clamp's rounding (< 1% at the default sharpness). The
 gene's ridge is then refitted with its units as extra columns (optionally kept only where they
 also lower the gene's validation error); a unit's members keep linear terms of their own only
-where the data ask for them (``member_f``), so a pure OR saturates exactly. The state stays a sum over open peaks, so the
-explainer's removals stay exact.
+where the data ask for them (``member_f``), so a pure OR saturates exactly. The state stays a
+sum over open peaks, so the explainer's removals stay exact.
 """
 
 from __future__ import annotations

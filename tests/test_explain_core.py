@@ -222,3 +222,26 @@ def test_relative_change_is_the_evaluations_rel_delta():
 
     expected = drop_summary(predict(X), predict(remove_peaks(sp.csr_matrix(X), subset)))[1] / 100
     assert np.isclose(objective.relative_change(cells, subset), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("cis_units", [0, 2])
+def test_sage_and_limes_local_prediction_equals_reencoding_the_full_input(cis_units):
+    """SAGE and LIME see only the candidate peaks plus the cell: the model output of a row must
+    equal encoding the full input with those candidates set (closed, kept, or opened)."""
+    from grids.explain.baselines import _local_target_prediction
+
+    model = _model(seed=3, cis_units=cis_units)
+    objective = SubsetObjective(model, np.array([1, 4]))
+    X = _cells(5, seed=2)
+    cells = objective.cells(X)
+    candidates = np.array([0, 3, 4, 7, sum(SIZES) - 1])
+    rng = np.random.default_rng(0)
+    states = (rng.random((12, len(candidates))) < 0.5).astype(np.float64)
+    which = rng.integers(0, 5, 12)
+    local = _local_target_prediction(objective, cells, candidates)(np.hstack([states, which[:, None]]))
+    full = X[which].toarray()
+    full[:, candidates] = states
+    with torch.no_grad():
+        encoded = objective.cells(sp.csr_matrix(full))
+        expected = objective.predict(encoded.pooled, encoded.cis)[:, objective.target_cols].sum(1).numpy()
+    np.testing.assert_allclose(local, expected, rtol=1e-10, atol=1e-12)

@@ -138,12 +138,28 @@ def correlation(objective: SubsetObjective, train: CellSet, L: int, expression: 
     return _selection(objective, train, peaks, top_scores)
 
 
-def _target_prediction(objective: SubsetObjective, cells: CellSet):
-    """A numpy function: dense full-length inputs -> the summed target prediction."""
-    def predict(X: np.ndarray) -> np.ndarray:
+def _local_target_prediction(objective: SubsetObjective, cells: CellSet, candidates: np.ndarray):
+    """A numpy function: the summed target prediction of rows that hold the states of
+    ``candidates`` and, last, the index of a cell of ``cells``, whose other peaks keep their
+    state. Equal to re-encoding the full input (the encoder is linear in the open peaks, module
+    :mod:`grids.explain.core`), but a call touches only the candidate columns: SAGE's and LIME's
+    tens of thousands of perturbed inputs cost a few batched products, not an encoding each."""
+    open_ = objective._tensor(cells.X_columns[:, candidates].toarray())  # cells x m, the cells' states
+    index = torch.as_tensor(candidates, device=objective.device)
+    per_peak_pooled = torch.zeros(len(candidates), *cells.pooled.shape[1:], device=objective.device,
+                                  dtype=objective.dtype)
+    per_peak_pooled[torch.arange(len(candidates), device=objective.device), objective.chrom_of_peak[index]] = \
+        objective.delta[index]
+    per_peak_cis = objective._tensor(objective.cis_rows[candidates].toarray())  # m x outputs*sums
+
+    def predict(rows: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            batch_cells = objective.cells(sp.csr_matrix(X))
-            predicted = objective.predict(batch_cells.pooled, batch_cells.cis)
+            cell = torch.as_tensor(rows[:, -1].astype(np.int64), device=objective.device)
+            # What each candidate loses against the cell's own state (negative: opened).
+            removed = open_.index_select(0, cell) - objective._tensor(rows[:, :-1])
+            pooled = cells.pooled.index_select(0, cell) - torch.einsum("bm,mcd->bcd", removed, per_peak_pooled)
+            cis = cells.cis.index_select(0, cell) - removed @ per_peak_cis
+            predicted = objective.predict(pooled, cis)
             return predicted.index_select(1, objective.target_cols).sum(1).cpu().numpy().astype(np.float64)
 
     return predict
@@ -160,9 +176,13 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
         raise NotRun(f"{len(candidates)} candidate peaks near the targets > sage_max_peaks = {max_features}; "
                      "SAGE's cost grows with the number of features")
     rows = np.random.default_rng(seed).permutation(train.n_cells)[:max_cells]
-    X = train.X[rows].toarray().astype(np.float64)
-    imputer = sage.GroupedDefaultImputer(_target_prediction(objective, train), np.zeros(X.shape[1]),
-                                         [[int(j)] for j in candidates], remaining_features=1)
+    # SAGE's features are the candidates; the last column, the cell, is in no group, so it is
+    # never removed (remaining_features=1) and carries each row's context to the model.
+    X = np.hstack([train.X_columns[:, candidates][rows].toarray().astype(np.float64),
+                   np.arange(len(rows), dtype=np.float64)[:, None]])
+    imputer = sage.GroupedDefaultImputer(_local_target_prediction(objective, objective.subset(train, rows), candidates),
+                                         np.zeros(X.shape[1]), [[j] for j in range(len(candidates))],
+                                         remaining_features=1)
     np.random.seed(seed)  # sage draws its permutations from numpy's global generator
     estimator = sage.PermutationEstimator(imputer, "mse", random_state=seed)
     explanation = estimator(X, None, batch_size=1024, n_permutations=len(candidates), bar=False,
@@ -181,19 +201,15 @@ def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
     if len(candidates) > max_features:
         raise NotRun(f"{len(candidates)} candidate peaks near the targets > lime_max_peaks = {max_features}; "
                      "LIME's local fits grow with the number of features")
-    full_predict = _target_prediction(objective, train)
     local = train.X_columns[:, candidates].toarray().astype(np.float64)
+    predict_rows = _local_target_prediction(objective, train, candidates)
     explainer = LimeTabularExplainer(local, mode="regression", categorical_features=list(range(len(candidates))),
                                      discretize_continuous=False, random_state=seed)
     rows = np.random.default_rng(seed).permutation(train.n_cells)[:cells]
     weights = np.zeros(len(candidates))
     for row in rows:
-        context = train.X[row].toarray().astype(np.float64)
-
-        def predict(Z: np.ndarray, context: np.ndarray = context) -> np.ndarray:
-            full = np.repeat(context, len(Z), axis=0)
-            full[:, candidates] = Z
-            return full_predict(full)
+        def predict(Z: np.ndarray, row: int = int(row)) -> np.ndarray:
+            return predict_rows(np.hstack([Z, np.full((len(Z), 1), row, dtype=np.float64)]))
 
         explanation = explainer.explain_instance(local[row], predict, num_features=len(candidates),
                                                  num_samples=samples)

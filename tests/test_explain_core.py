@@ -245,3 +245,21 @@ def test_sage_and_limes_local_prediction_equals_reencoding_the_full_input(cis_un
         encoded = objective.cells(sp.csr_matrix(full))
         expected = objective.predict(encoded.pooled, encoded.cis)[:, objective.target_cols].sum(1).numpy()
     np.testing.assert_allclose(local, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_sufficient_order_is_exact_within_its_budget_and_subsamples_cells_beyond_it():
+    from grids.explain.search import open_candidates, sufficiency_scores, sufficient_order
+
+    model = _model(seed=4, cis_units=2)
+    objective = SubsetObjective(model, np.array([0, 2]))
+    cells = objective.cells(_cells(40, seed=6))
+    window = np.arange(0, sum(SIZES), 2)
+    candidates = open_candidates(cells)
+    in_window = np.intersect1d(window, candidates)
+    exact = in_window[np.argsort(-sufficiency_scores(objective, cells, in_window), kind="stable")]
+    np.testing.assert_array_equal(sufficient_order(objective, cells, window, candidates), exact)
+    # Over budget: scored on a seeded subsample of the cells, still every window candidate once.
+    small = sufficient_order(objective, cells, window, candidates, max_rows=len(in_window) * 10, seed=1)
+    assert sorted(small.tolist()) == sorted(exact.tolist())
+    np.testing.assert_array_equal(small, sufficient_order(objective, cells, window, candidates,
+                                                          max_rows=len(in_window) * 10, seed=1))

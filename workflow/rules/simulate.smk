@@ -18,19 +18,20 @@ rule simulate_sample:
         "../scripts/simulate_sample.py"
 
 
+# One job per sample writes every cell type's map: the regulatory model is built once, and a
+# job per map cost more in start-up than in writing it.
 rule simulate_hic:
     output:
-        cool="results/simulated/{sample}/hic/{cell_type}.cool",
+        cools=simulated_files("{sample}")["hic"],
     params:
         simulation=lambda wildcards: simulation_params(),
+        cell_types=simulated_cell_types(),
     log:
-        "logs/simulate/{sample}.hic.{cell_type}.log",
-    wildcard_constraints:
-        cell_type="|".join(simulated_cell_types()) or "NONE",
+        "logs/simulate/{sample}.hic.log",
     threads: 1
     resources:
         mem_mb=lambda wildcards: 6000 if simulation_params().n_genes > 1000 else 1000,
-        runtime=lambda wildcards: 60 if simulation_params().n_genes > 1000 else 5,
+        runtime=lambda wildcards: 60 * len(simulated_cell_types()) if simulation_params().n_genes > 1000 else 10,
     conda:
         "../../envs/simulate.yaml"
     script:

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from .core import CellSet, SubsetObjective
 
 __all__ = ["GridsSettings", "Selection", "check_subset_size", "grids_search", "open_candidates", "rank_subset",
+           "sufficient_order",
            "sufficiency_scores"]
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,22 @@ def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.nd
     return out
 
 
+def sufficient_order(objective: SubsetObjective, cells: CellSet, window: np.ndarray, candidates: np.ndarray, *,
+                     seed: int = 0, max_rows: int = 1 << 17) -> np.ndarray:
+    """The window's candidate peaks, most sufficient first (:func:`sufficiency_scores`): the
+    proposals of pair moves. It depends on neither L nor the subset, so a caller searching
+    several L computes it once. Scoring costs one decoder pass per (window peak, cell); when
+    that exceeds ``max_rows`` (a gene set's window spans most of the genome) the scores are
+    taken on a seeded subsample of the cells: they only rank proposals, which the search then
+    scores exactly on every cell."""
+    in_window = np.intersect1d(window, candidates)
+    if len(in_window) * cells.n_cells > max_rows:
+        keep = max(1, max_rows // max(len(in_window), 1))
+        rows = np.sort(np.random.default_rng(seed).choice(cells.n_cells, size=keep, replace=False))
+        cells = objective.subset(cells, rows)
+    return in_window[np.argsort(-sufficiency_scores(objective, cells, in_window), kind="stable")]
+
+
 def _member_scores(objective: SubsetObjective, cells: CellSet, subset: np.ndarray, loss: float) -> np.ndarray:
     """How much L rises when each member alone is put back (leave-one-out)."""
     if len(subset) < 2:
@@ -127,6 +144,7 @@ def grids_search(
     validation: CellSet | None = None,
     window: np.ndarray | None = None,
     allowed: np.ndarray | None = None,
+    sufficient: np.ndarray | None = None,
     progress: bool = False,
     description: str = "grids",
 ) -> Selection:
@@ -135,7 +153,8 @@ def grids_search(
     A swap (or pair move) is kept only when it lowers L on all training cells and does not raise
     it on ``validation`` cells, so the search never ends worse than its start on held-out cells.
     ``window`` (the targets' cis-window peaks) feeds the sufficiency proposals of pair moves;
-    ``allowed`` restricts the candidates (a cis-restricted search).
+    ``allowed`` restricts the candidates (a cis-restricted search). ``sufficient`` is
+    :func:`sufficient_order` computed beforehand (it is the same for every L).
     """
     candidates = open_candidates(train)
     if allowed is not None:
@@ -155,11 +174,10 @@ def grids_search(
     val_loss = objective.loss(validation, subset) if validation is not None else None
     allowed_mask = np.zeros(objective.model.config.n_peaks, dtype=bool)
     allowed_mask[candidates] = True
-    sufficient = np.zeros(0, dtype=np.int64)
-    if settings.moves == "pairs" and window is not None:
-        in_window = np.intersect1d(window, candidates)
-        scores = sufficiency_scores(objective, train, in_window)
-        sufficient = in_window[np.argsort(-scores, kind="stable")]
+    if settings.moves != "pairs" or window is None:
+        sufficient = np.zeros(0, dtype=np.int64)
+    elif sufficient is None:
+        sufficient = sufficient_order(objective, train, window, candidates, seed=settings.seed)
 
     def accept(proposal: np.ndarray, proposal_loss: float) -> bool:
         """Kept when L falls on the training cells and does not rise on the validation cells."""

@@ -119,7 +119,7 @@ def run_explain_shard(
     from ..surrogate import load_paired, load_surrogate, resolve_device
     from . import baselines
     from .core import SubsetObjective
-    from .search import GridsSettings, grids_search, open_candidates
+    from .search import GridsSettings, grids_search, open_candidates, sufficient_order
 
     if threads:
         import torch
@@ -165,6 +165,7 @@ def run_explain_shard(
         nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
         expression = data.rna[train_rows][:, genes].mean(1)
         ranked: dict[str, Any] = {}  # a baseline's ranking at the largest L, reused for the others
+        sufficient = None  # GRIDS's pair proposals, the same at every L
         for L in Ls:
             started = time.perf_counter()
             status = "ok"
@@ -180,8 +181,13 @@ def run_explain_shard(
                     allowed = nearby if method == "grids_cis" else None
                     if allowed is not None and len(np.intersect1d(allowed, open_candidates(train))) < L:
                         raise baselines.NotRun(f"fewer than L = {L} open peaks within {window} bp of the targets")
+                    if sufficient is None and grids_settings.moves == "pairs":
+                        candidates = open_candidates(train)
+                        sufficient = sufficient_order(objective, train, nearby, candidates if allowed is None else
+                                                      np.intersect1d(candidates, allowed), seed=seed)
                     selection = grids_search(objective, train, grids_settings, validation=validation, window=nearby,
-                                             allowed=allowed, progress=progress, description=f"{task.stem} L{L}")
+                                             allowed=allowed, sufficient=sufficient, progress=progress,
+                                             description=f"{task.stem} L{L}")
                     curves[f"L{L}/{task.stem}"] = selection.curve
                 else:
                     if "ranking" not in ranked:

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..evaluate.drop import stacked_removals  # the batched removal the evaluation also uses
+
 __all__ = ["MapSettings", "RedundancyGroup", "RedundancyMap", "TargetEvaluator", "redundancy_map", "empty_map",
            "stacked_removals", "bootstrap_interval", "redundancy_groups", "MAP_COLUMNS"]
 
@@ -97,33 +99,6 @@ def empty_map(status: str = "ok") -> RedundancyMap:
     none = np.zeros(0)
     return RedundancyMap(np.zeros(0, np.int64), [], none, none, np.zeros(0, bool),
                          pd.DataFrame(columns=MAP_COLUMNS), status=status)
-
-
-def stacked_removals(X: sp.csr_matrix, closed: Sequence[np.ndarray]) -> sp.csr_matrix:
-    """Copies of ``X`` stacked vertically, copy k with the columns ``closed[k]`` set to 0.
-
-    Equal to ``sp.vstack([remove_peaks(X, c) for c in closed])`` (closed entries are dropped, not
-    kept as stored zeros, which a sparse model input would count as open), built in one pass.
-    """
-    X = sp.csr_matrix(X)
-    n_cells, n_peaks = X.shape
-    k, nnz = len(closed), X.nnz
-    sets = [np.asarray(c, dtype=np.int64).ravel() for c in closed]
-    union = np.unique(np.concatenate(sets)) if sets and any(len(s) for s in sets) else np.zeros(0, np.int64)
-    # Only entries in closed columns can change: index them by their column's place in the union
-    # (the extra last place is "never closed"), so masking costs k x nnz booleans, not k x peaks.
-    place = np.full(n_peaks, len(union), dtype=np.int64)
-    place[union] = np.arange(len(union))
-    shut = np.zeros((k, len(union) + 1), dtype=bool)
-    for row, columns in enumerate(sets):
-        shut[row, place[columns]] = True
-    keep = ~shut[:, place[X.indices]]  # k x nnz
-    data = (X.data[None, :] * keep).ravel()
-    indices = np.tile(X.indices, k)
-    indptr = np.r_[(X.indptr[:-1][None, :] + nnz * np.arange(k)[:, None]).ravel(), k * nnz]
-    out = sp.csr_matrix((data, indices, indptr), shape=(k * n_cells, n_peaks))
-    out.eliminate_zeros()
-    return out
 
 
 class TargetEvaluator:

@@ -63,15 +63,10 @@ class SubsetObjective:
                                           device=self.device)
         width = model.config.cis_state_width
         self.cis_width = width
-        with torch.no_grad():
-            self.delta = model.embedding_delta.detach()
-            peak, gene = (t.cpu().numpy() for t in model.cis_links())
-            weight = model.cis_link_weights().detach().cpu().numpy()  # links x sums
+        self.delta = model.embedding_delta.detach()
         # The cis path as peaks x (genes x sums): a removed peak's row is what it adds to each sum.
-        sums = np.arange(width)
-        cis = sp.csr_matrix((weight.ravel(), (np.repeat(peak, width), (gene[:, None] * width + sums).ravel())),
-                            shape=(model.config.n_peaks, n_genes * width))
-        self.cis_rows = cis[:, (self.output[:, None] * width + sums).ravel()].tocsr()
+        cis = model.cis_matrix()
+        self.cis_rows = cis[:, (self.output[:, None] * width + np.arange(width)).ravel()].tocsr()
         self.cis_columns = self.cis_rows.tocsc()
         links = self.cis_rows.tocoo()
         self.link_peak = torch.as_tensor(links.row.astype(np.int64), device=self.device)

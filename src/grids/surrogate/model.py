@@ -251,6 +251,20 @@ class Surrogate(nn.Module):
         """Per link, its weight in each sum of the cis state (links x (1 + cis_units))."""
         return torch.cat([self.cis_weight.unsqueeze(1), self.cis_unit_weight], dim=1)
 
+    @torch.no_grad()
+    def cis_matrix(self):
+        """The cis path as a scipy CSR matrix, peaks x (genes x sums), gene-major: row j is what
+        an open peak j adds to each sum of each gene's cis state (``X @ cis_matrix()`` is the
+        cis state of binary cells X, as :meth:`cis_state` gives it)."""
+        import scipy.sparse as sp
+
+        width = self.config.cis_state_width
+        peak, gene = (t.cpu().numpy() for t in self.cis_links())
+        weight = self.cis_link_weights().detach().cpu().numpy()  # links x sums
+        sums = np.arange(width)
+        return sp.csr_matrix((weight.ravel(), (np.repeat(peak, width), (gene[:, None] * width + sums).ravel())),
+                             shape=(self.config.n_peaks, self.config.n_genes * width))
+
     def cis_state(self, batch: SparseBatch) -> torch.Tensor:
         """The cis sums over open peaks (cells x genes x (1 + cis_units)), biases not included."""
         n_genes, width = self.config.n_genes, self.config.cis_state_width

@@ -265,13 +265,16 @@ def test_sufficient_order_is_exact_within_its_budget_and_subsamples_cells_beyond
                                                           max_rows=len(in_window) * 10, seed=1))
 
 
-def test_cis_matrix_product_equals_the_models_cis_state():
-    """The sparse product the saved model's predict and the explainer use is the model's cis state."""
+def test_cis_state_fast_inference_path_equals_the_per_link_expansion():
+    """Without autograd on the CPU the cis state is one sparse product (Surrogate.cis_matrix, which
+    the explainer also uses); with autograd, the per-link expansion. Both must give the same sums."""
     from grids.surrogate.model import csr_to_batch
 
     model = _model(seed=7, cis_units=2)
     X = _cells(9, seed=3)
     batch = csr_to_batch(sp.csr_matrix(X, dtype=np.float32), model.chrom_of_peak.numpy(), model.n_chroms)
+    expanded = model.cis_state(batch).detach()
     with torch.no_grad():
-        expected = model.cis_state(batch).reshape(9, -1).numpy()
-    np.testing.assert_allclose((X @ model.cis_matrix()).toarray(), expected, rtol=1e-12, atol=1e-12)
+        fast = model.cis_state(batch)
+    torch.testing.assert_close(fast, expanded, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose((X @ model.cis_matrix()).toarray(), expanded.reshape(9, -1).numpy(), rtol=1e-12)

@@ -271,6 +271,15 @@ class Surrogate(nn.Module):
         out = torch.zeros(batch.n_cells * n_genes, width, device=self.cis_weight.device, dtype=self.cis_weight.dtype)
         if self.config.n_cis_links == 0 or batch.peaks.numel() == 0:
             return out.view(batch.n_cells, n_genes, width)
+        if not torch.is_grad_enabled() and out.device.type == "cpu":
+            # Inference on the CPU: one sparse product, several times faster than the per-link
+            # expansion below (an index per open entry and link), with the same sums.
+            import scipy.sparse as sp
+
+            opened = sp.csr_matrix((np.ones(batch.peaks.numel(), np.float32), (batch.cells.numpy(), batch.peaks.numpy())),
+                                   shape=(batch.n_cells, self.config.n_peaks))
+            state = torch.from_numpy((opened @ self.cis_matrix()).toarray())
+            return state.to(out.dtype).view(batch.n_cells, n_genes, width)
         first = self.cis_peak_ptr[batch.peaks]
         count = self.cis_peak_ptr[batch.peaks + 1] - first
         entry = torch.repeat_interleave(torch.arange(len(count), device=count.device), count)

@@ -55,7 +55,6 @@ class SavedSurrogate:
         self.chromosomes: list[str] = list(payload["chromosomes"]["names"])
         sizes = payload["chromosomes"]["sizes"]
         self.chrom_of_peak = np.repeat(np.arange(len(sizes)), sizes)
-        self._cis_matrix = None  # the cis path as a scipy matrix, made on the first predict
 
     def check_compatible(self, peaks: Sequence[str], genes: Sequence[str], *, source: str = "data") -> None:
         """Raise :class:`ModelMismatchError` listing differences in peak or gene index."""
@@ -81,19 +80,8 @@ class SavedSurrogate:
         import scipy.sparse as sp
 
         X = sp.csr_matrix(X)
-        model, width = self.model, self.model.config.cis_state_width
-        if self._cis_matrix is None:
-            self._cis_matrix = model.cis_matrix()
-        out = []
-        for lo in range(0, X.shape[0], batch_size):
-            rows = X[lo : lo + batch_size]
-            # The cis state as one sparse product (every open entry counts once, as in the
-            # model's own per-link expansion, which costs an index per link and entry).
-            opened = sp.csr_matrix((np.ones(rows.nnz, np.float32), rows.indices, rows.indptr), shape=rows.shape)
-            state = torch.from_numpy((opened @ self._cis_matrix).toarray().astype(np.float32, copy=False))
-            state = state.to(self.device, model.cis_weight.dtype).view(rows.shape[0], -1, width)
-            predicted = model.genes_from_pooled(model.pooled(self.batch(rows)), model.cis_from_state(state))
-            out.append(predicted.clamp_min(0.0).cpu().numpy())
+        out = [self.model(self.batch(X[lo : lo + batch_size])).cpu().numpy()
+               for lo in range(0, X.shape[0], batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.genes)), np.float32)
 
     # Hooks for the explainer (DESIGN §5).

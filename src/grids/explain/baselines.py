@@ -102,8 +102,8 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: 
         removed_pooled, removed_cis = objective.weighted_removal(batch, mask.index_select(0, batch.batch.peaks))
         loss = objective.loss_from_state(batch, batch.pooled - removed_pooled, batch.cis - removed_cis)
         loss = loss + sparsity * mask.sum()
-        optimiser.zero_grad()
-        loss.backward()
+        # The mask's gradient only: backward() would also fill every model parameter's .grad.
+        (logits.grad,) = torch.autograd.grad(loss, [logits])
         optimiser.step()
     final = (torch.sigmoid(logits) * allowed).detach().cpu().numpy().astype(np.float64)
     peaks, scores = _top(final[candidates], candidates, L)

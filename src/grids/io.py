@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import logging
+import itertools
 import os
 import tempfile
 import zlib
@@ -30,6 +31,7 @@ __all__ = [
     "is_gzip",
     "prefixed",
     "write_tsv",
+    "tsv_lines",
     "read_chrom_sizes",
     "write_chrom_sizes",
     "write_gtf",
@@ -311,6 +313,15 @@ def write_10x_h5(
                 features.create_dataset("interval", data=fixed(list(intervals)))
 
 
+def tsv_lines(*columns: Iterable) -> str:
+    """Rows of tab-separated fields, one line each, from equally long columns (arrays, lists or
+    iterators such as ``itertools.repeat``; the shortest ends the rows). Python's own
+    formatting of plain ints and strs: about 3x faster than ``DataFrame.to_csv`` for the
+    millions of fragment and insertion lines the ATAC stages write."""
+    line = "\t".join(["{}"] * len(columns)) + "\n"
+    return "".join(map(line.format, *(c.tolist() if isinstance(c, np.ndarray) else c for c in columns)))
+
+
 class FragmentsWriter:
     """Stream 10x fragments (chrom, start, end, barcode, count) to a bgzipped, tabix-indexed file.
 
@@ -335,11 +346,7 @@ class FragmentsWriter:
         """Append one sorted block of fragments; ``barcodes`` is an array of strings."""
         if len(starts) == 0:
             return
-        # Python's own formatting of plain ints and strs: about 3x faster than DataFrame.to_csv.
-        text = "".join(f"{chrom}\t{s}\t{e}\t{b}\t{n}\n" for s, e, b, n in
-                       zip(np.asarray(starts).tolist(), np.asarray(ends).tolist(), np.asarray(barcodes).tolist(),
-                           np.asarray(counts).tolist()))
-        self._handle.write(text.encode())
+        self._handle.write(tsv_lines(itertools.repeat(chrom), starts, ends, barcodes, counts).encode())
 
     def close(self) -> None:
         """Finish the bgzip stream, build the tabix index and move both into place."""

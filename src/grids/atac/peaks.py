@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..fragments import iter_fragments
-from ..io import atomic_output, check_contig_naming, gzip_errors, is_gzip
+from ..io import atomic_output, check_contig_naming, gzip_errors, is_gzip, tsv_lines
 
 __all__ = [
     "MACS_DEFAULTS", "PeakCallingError", "call_peaks", "consensus_peaks", "read_peaks_bed", "write_insertions",
@@ -64,9 +64,8 @@ def write_insertions(
                 position = np.concatenate([chunk.start[rows], chunk.end[rows] - 1])
                 chrom = np.concatenate([chunk.chrom_rank[rows], chunk.chrom_rank[rows]])
                 # MACS sorts its input itself, so chunk order is fine.
-                frame = pd.DataFrame({"c": chroms[chrom], "s": position, "e": position + 1})
-                frame.to_csv(handles[g], sep="\t", header=False, index=False)
-                written[names[g]] += len(frame)
+                handles[g].write(tsv_lines(chroms[chrom], position, position + 1))
+                written[names[g]] += len(position)
         for handle in handles:
             handle.close()
     return written

@@ -1,6 +1,6 @@
 """GRIDS's pair moves against the paper's single swaps, on a finished demo run (issue 15).
 
-    python benchmarks/grids_moves.py [RESULTS_DIR] [--L 4 10]
+    python benchmarks/grids_moves.py [RESULTS_DIR] [--L 4 10] [--device cuda] [--threads 2]
 
 For every per-gene target of config/targets.tsv, runs GRIDS twice on the run's surrogate and
 paired data with the workflow's settings, once with ``moves=single`` (the paper's search) and
@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("results", nargs="?", default="results", type=Path)
     parser.add_argument("--L", nargs="+", type=int, default=[4, 10])
     parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA when torch sees a GPU)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = parser.parse_args()
 
     import torch
@@ -38,12 +40,14 @@ def main() -> None:
     from grids.explain.core import SubsetObjective
     from grids.explain.search import GridsSettings, grids_search
     from grids.explain.stage import first_tss
-    from grids.surrogate import load_paired, load_surrogate
+    from grids.surrogate import load_paired, load_surrogate, resolve_device
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device, "--device")
     config = yaml.safe_load(Path(args.config).read_text())
     explain = config["explain"]
-    saved = load_surrogate(args.results / "surrogate" / "model.pt")
+    saved = load_surrogate(args.results / "surrogate" / "model.pt", device=str(device))
+    print(f"device {device}")
     data = load_paired(str(args.results / "multiome" / "paired.h5mu"))
     tss = first_tss(config["genome"]["gtf"], data.peaks["chrom"].astype(str).unique())
     truth = read_truth(config["evaluate"]["truth"])

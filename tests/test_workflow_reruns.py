@@ -118,6 +118,10 @@ def test_performance_only_settings_rerun_nothing(finished_run):
     # A setting that changes results still reruns its stage and what follows (so the overlay is applied).
     again = planned(finished_run, {"atac": {"macs_qvalue": 0.02}})
     assert again["atac_call_peaks"] == 2 and again["explain_shard"] > 0 and "atac_barcode_qc" not in again
+    # The simulator's parameters are the simulate rules' param (once a dataclass, which Snakemake
+    # did not record): a new seed resimulates both samples and the Hi-C maps.
+    resimulated = planned(finished_run, {"simulate": {"seed": 1}})
+    assert resimulated["simulate_sample"] == 2 and resimulated["simulate_hic"] == 1
 
 
 @pytest.mark.slow

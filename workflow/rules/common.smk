@@ -1,4 +1,6 @@
 # Shared helpers: config and sample-sheet checks, and the file lists rules request.
+import dataclasses
+
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
@@ -54,6 +56,14 @@ def simulation_params():
     """SimulationParams for the configured preset, seed and overrides."""
     sim = config["simulate"]
     return make_params(sim["preset"], sim["seed"], **sim["overrides"])
+
+
+def simulation_settings(wildcards):
+    """Every simulator parameter as a plain dict: the simulate rules' param, so that a changed
+    seed, preset or override reruns the simulation (Snakemake cannot compare a dataclass).
+    Tuples become lists, as they come back from Snakemake's JSON record of the params."""
+    return {key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(simulation_params()).items()}
 
 
 def simulated_cell_types():

@@ -5,7 +5,7 @@ rule simulate_sample:
     output:
         **{k: v for k, v in simulated_files("{sample}").items() if k != "hic"},
     params:
-        simulation=lambda wildcards: simulation_params(),
+        simulation=simulation_settings,
     log:
         "logs/simulate/{sample}.log",
     threads: 1
@@ -24,7 +24,7 @@ rule simulate_hic:
     output:
         cools=simulated_files("{sample}")["hic"],
     params:
-        simulation=lambda wildcards: simulation_params(),
+        simulation=simulation_settings,
         cell_types=simulated_cell_types(),
     log:
         "logs/simulate/{sample}.hic.log",

@@ -257,11 +257,11 @@ def test_sufficient_order_is_exact_within_its_budget_and_subsamples_cells_beyond
     candidates = open_candidates(cells)
     in_window = np.intersect1d(window, candidates)
     exact = in_window[np.argsort(-sufficiency_scores(objective, cells, in_window), kind="stable")]
-    np.testing.assert_array_equal(sufficient_order(objective, cells, window, candidates), exact)
+    np.testing.assert_array_equal(sufficient_order(objective, cells, window), exact)
     # Over budget: scored on a seeded subsample of the cells, still every window candidate once.
-    small = sufficient_order(objective, cells, window, candidates, max_rows=len(in_window) * 10, seed=1)
+    small = sufficient_order(objective, cells, window, max_rows=len(in_window) * 10, seed=1)
     assert sorted(small.tolist()) == sorted(exact.tolist())
-    np.testing.assert_array_equal(small, sufficient_order(objective, cells, window, candidates,
+    np.testing.assert_array_equal(small, sufficient_order(objective, cells, window,
                                                           max_rows=len(in_window) * 10, seed=1))
 
 

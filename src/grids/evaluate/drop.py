@@ -7,7 +7,7 @@ columns set to 0), not the explainer's shortcuts, so the evaluation is an indepe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from .selections import KEY, peak_sets, selection_keys
 
-__all__ = ["remove_peaks", "stacked_removals", "drop_summary", "off_target_change", "CellTypePredictions", "expression_drop", "wide_table", "paired_tests",
+__all__ = ["remove_peaks", "stacked_removals", "removal_predictions", "drop_summary", "off_target_change", "CellTypePredictions", "expression_drop", "wide_table", "paired_tests",
            "DROP_COLUMNS"]
 
 log = logging.getLogger(__name__)
@@ -87,18 +87,28 @@ class CellTypePredictions:
 
     def after_many(self, name: str, closed: Sequence[np.ndarray], genes: Sequence[int],
                    max_cells_per_call: int = 8192) -> np.ndarray:
-        """:meth:`after` for each set ``closed[k]``, read at gene ``genes[k]`` only (sets x cells).
-        The removals are stacked into a few large predict calls: one call per small set of
-        cells costs more in overhead than in arithmetic."""
+        """:meth:`after` for each set ``closed[k]``, read at gene ``genes[k]`` only (sets x cells),
+        in a few stacked predict calls (:func:`removal_predictions`)."""
         cells = self.cells(name)
+        genes = np.asarray(genes, dtype=np.int64)
         out = np.zeros((len(closed), cells.shape[0]), dtype=np.float64)
-        per_call = max(1, max_cells_per_call // max(cells.shape[0], 1))
-        for lo in range(0, len(closed), per_call):
-            hi = min(lo + per_call, len(closed))
-            predicted = np.asarray(self.predict(stacked_removals(cells, closed[lo:hi])))
-            predicted = predicted.reshape(hi - lo, cells.shape[0], -1)
-            out[lo:hi] = predicted[np.arange(hi - lo), :, np.asarray(genes[lo:hi], dtype=np.int64)]
+        for lo, hi, predicted in removal_predictions(self.predict, cells, closed, max_cells_per_call=max_cells_per_call):
+            out[lo:hi] = predicted[np.arange(hi - lo), :, genes[lo:hi]]
         return out
+
+
+def removal_predictions(predict: Predict, X: sp.csr_matrix, closed: Sequence[np.ndarray], *,
+                        max_cells_per_call: int = 8192) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The prediction of ``X`` with each set of ``closed`` removed, as ``(lo, hi, predicted)``
+    chunks: ``predicted`` is (hi - lo) sets x cells x genes for ``closed[lo:hi]``. The removals
+    are stacked (:func:`stacked_removals`) into calls of about ``max_cells_per_call`` cells: one
+    call per small set of cells costs more in overhead than in arithmetic."""
+    n_cells = X.shape[0]
+    per_call = max(1, max_cells_per_call // max(n_cells, 1))
+    for lo in range(0, len(closed), per_call):
+        hi = min(lo + per_call, len(closed))
+        predicted = np.asarray(predict(stacked_removals(X, closed[lo:hi])))
+        yield lo, hi, predicted.reshape(hi - lo, n_cells, -1)
 
 
 def drop_summary(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:

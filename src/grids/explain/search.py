@@ -12,8 +12,7 @@ from tqdm.auto import tqdm
 from .core import CellSet, SubsetObjective
 
 __all__ = ["GridsSettings", "Selection", "check_subset_size", "grids_search", "open_candidates", "rank_subset",
-           "sufficient_order",
-           "sufficiency_scores"]
+           "search_candidates", "sufficient_order", "sufficiency_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +93,21 @@ def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.nd
     return out
 
 
-def sufficient_order(objective: SubsetObjective, cells: CellSet, window: np.ndarray, candidates: np.ndarray, *,
-                     seed: int = 0, max_rows: int = 1 << 17) -> np.ndarray:
-    """The window's candidate peaks, most sufficient first (:func:`sufficiency_scores`): the
-    proposals of pair moves. It depends on neither L nor the subset, so a caller searching
-    several L computes it once. Scoring costs one decoder pass per (window peak, cell); when
-    that exceeds ``max_rows`` (a gene set's window spans most of the genome) the scores are
-    taken on a seeded subsample of the cells: they only rank proposals, which the search then
-    scores exactly on every cell."""
-    in_window = np.intersect1d(window, candidates)
+def search_candidates(cells: CellSet, allowed: np.ndarray | None = None) -> np.ndarray:
+    """The peaks a search may select: open in the cells and, if given, in ``allowed``."""
+    candidates = open_candidates(cells)
+    return candidates if allowed is None else np.intersect1d(candidates, allowed)
+
+
+def sufficient_order(objective: SubsetObjective, cells: CellSet, window: np.ndarray, *,
+                     allowed: np.ndarray | None = None, seed: int = 0, max_rows: int = 1 << 17) -> np.ndarray:
+    """The window's candidate peaks (:func:`search_candidates`), most sufficient first
+    (:func:`sufficiency_scores`): the proposals of pair moves. It depends on neither L nor the
+    subset, so a caller searching several L computes it once. Scoring costs one decoder pass
+    per (window peak, cell); when that exceeds ``max_rows`` (a gene set's window spans most of
+    the genome) the scores are taken on a seeded subsample of the cells: they only rank
+    proposals, which the search then scores exactly on every cell."""
+    in_window = np.intersect1d(window, search_candidates(cells, allowed))
     if len(in_window) * cells.n_cells > max_rows:
         keep = max(1, max_rows // max(len(in_window), 1))
         rows = np.sort(np.random.default_rng(seed).choice(cells.n_cells, size=keep, replace=False))
@@ -156,9 +161,7 @@ def grids_search(
     ``allowed`` restricts the candidates (a cis-restricted search). ``sufficient`` is
     :func:`sufficient_order` computed beforehand (it is the same for every L).
     """
-    candidates = open_candidates(train)
-    if allowed is not None:
-        candidates = np.intersect1d(candidates, allowed)
+    candidates = search_candidates(train, allowed)
     check_subset_size(candidates, settings.L)
     rng = np.random.default_rng(settings.seed)
     if settings.init == "saliency":
@@ -177,7 +180,7 @@ def grids_search(
     if settings.moves != "pairs" or window is None:
         sufficient = np.zeros(0, dtype=np.int64)
     elif sufficient is None:
-        sufficient = sufficient_order(objective, train, window, candidates, seed=settings.seed)
+        sufficient = sufficient_order(objective, train, window, allowed=allowed, seed=settings.seed)
 
     def accept(proposal: np.ndarray, proposal_loss: float) -> bool:
         """Kept when L falls on the training cells and does not rise on the validation cells."""

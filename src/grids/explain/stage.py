@@ -119,7 +119,7 @@ def run_explain_shard(
     from ..surrogate import load_paired, load_surrogate, resolve_device
     from . import baselines
     from .core import SubsetObjective
-    from .search import GridsSettings, grids_search, open_candidates, sufficient_order
+    from .search import GridsSettings, grids_search, search_candidates, sufficient_order
 
     if threads:
         import torch
@@ -179,12 +179,10 @@ def run_explain_shard(
                                                    pair_pool=int(settings.get("pair_pool", 12)))
                     # grids_cis: candidates restricted to the targets' cis window.
                     allowed = nearby if method == "grids_cis" else None
-                    if allowed is not None and len(np.intersect1d(allowed, open_candidates(train))) < L:
+                    if allowed is not None and len(search_candidates(train, allowed)) < L:
                         raise baselines.NotRun(f"fewer than L = {L} open peaks within {window} bp of the targets")
                     if sufficient is None and grids_settings.moves == "pairs":
-                        candidates = open_candidates(train)
-                        sufficient = sufficient_order(objective, train, nearby, candidates if allowed is None else
-                                                      np.intersect1d(candidates, allowed), seed=seed)
+                        sufficient = sufficient_order(objective, train, nearby, allowed=allowed, seed=seed)
                     selection = grids_search(objective, train, grids_settings, validation=validation, window=nearby,
                                              allowed=allowed, sufficient=sufficient, progress=progress,
                                              description=f"{task.stem} L{L}")

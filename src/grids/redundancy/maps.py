@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..evaluate.drop import stacked_removals  # the batched removal the evaluation also uses
+from ..evaluate.drop import removal_predictions, stacked_removals  # shared with the evaluation
 
 __all__ = ["MapSettings", "RedundancyGroup", "RedundancyMap", "TargetEvaluator", "redundancy_map", "empty_map",
            "stacked_removals", "bootstrap_interval", "redundancy_groups", "MAP_COLUMNS"]
@@ -126,14 +126,11 @@ class TargetEvaluator:
         """removals x cells: sum over target genes of expm1(prediction) with each set closed."""
         keys = [frozenset(np.asarray(c, dtype=np.int64).ravel().tolist()) for c in closed]
         todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
-        per_call = max(1, self.max_cells // max(self.n_cells, 1))
-        for lo in range(0, len(todo), per_call):
-            chunk = todo[lo : lo + per_call]
-            stacked = stacked_removals(self.X, [np.fromiter(k, np.int64, len(k)) for k in chunk])
-            predicted = np.asarray(self.predict(stacked))[:, self.genes].astype(np.float64)
+        sets = [np.fromiter(k, np.int64, len(k)) for k in todo]
+        for lo, hi, predicted in removal_predictions(self.predict, self.X, sets, max_cells_per_call=self.max_cells):
             self.calls += 1
-            values = np.expm1(predicted).sum(1).reshape(len(chunk), self.n_cells)
-            self._cache.update(zip(chunk, values))
+            values = np.expm1(predicted[:, :, self.genes].astype(np.float64)).sum(2)
+            self._cache.update(zip(todo[lo:hi], values))
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, self.n_cells))
 
 

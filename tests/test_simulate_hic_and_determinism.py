@@ -6,6 +6,7 @@ import filecmp
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from conftest import TINY
 from grids.simulate import loop_pixels, make_params, simulate_sample
@@ -77,3 +78,18 @@ def test_samples_differ_but_share_the_genome(tmp_path):
     for shared in ["genes.gtf", "chrom.sizes", "truth/links.tsv", "truth/cres.tsv"]:
         assert filecmp.cmp(a / shared, b / shared, shallow=False)
     assert not filecmp.cmp(a / "fragments.tsv.gz", b / "fragments.tsv.gz", shallow=False)
+
+
+def test_sparse_preset_has_snare_seq_depth(tmp_path):
+    """The sparse preset: ~300 UMIs and ~200 fragments (~100 in peaks) per cell, 13 cell types."""
+    import scanpy as sc
+
+    params = make_params("sparse", seed=0, cells_per_sample=400, empty_droplets_per_sample=200)
+    simulate_sample(params, "s1", tmp_path, hic=False, progress=False)
+    rna = sc.read_10x_h5(tmp_path / "filtered_feature_bc_matrix.h5")
+    assert 200 <= np.median(np.asarray(rna.X.sum(1)).ravel()) <= 400
+    fragments = pd.read_csv(tmp_path / "fragments.tsv.gz", sep="\t", header=None, comment="#")
+    per_cell = fragments[3].value_counts().reindex(rna.obs_names).fillna(0)
+    assert 100 <= per_cell.median() <= 350, per_cell.median()
+    types = pd.read_csv(tmp_path / "cell_types.tsv", sep="\t")
+    assert types["cell_type"].nunique() == 13

@@ -361,3 +361,98 @@ def test_group_units_find_or_triples_and_drop_the_members_linear_terms():
                                                            model.cis_weight.detach().numpy())}
     assert link[(0, 0)] == link[(1, 0)] == link[(2, 0)] == 0.0
     assert link[(4, 1)] == pytest.approx(1.0, abs=0.25)
+
+
+def test_cell_type_loss_trains_resumes_and_is_not_saved(tmp_path):
+    """type_weight adds a training-only classifier: its loss is logged, a resumed run ends where
+    an uninterrupted one does, and the model's parameters are those of a model without it."""
+    data = _toy_data()
+    settings = TrainSettings(max_epochs=4, batch_size=32, patience=100, checkpoint_every=2, device="cpu",
+                             type_weight=1.0, peak_dropout=0.5)
+    model, first = train_surrogate(data, settings, checkpoint=tmp_path / "a.pt", progress=False)
+    assert all("cell_type" in epoch and np.isfinite(epoch["cell_type"]) for epoch in first["history"])
+    plain, _ = train_surrogate(data, TrainSettings(max_epochs=1, batch_size=32, device="cpu"),
+                               checkpoint=tmp_path / "p.pt", progress=False)
+    assert set(model.state_dict()) == set(plain.state_dict())
+    longer = TrainSettings(**{**vars(settings), "max_epochs": 6})
+    _, resumed = train_surrogate(data, longer, checkpoint=tmp_path / "a.pt", progress=False)
+    _, straight = train_surrogate(data, longer, checkpoint=tmp_path / "b.pt", progress=False)
+    assert resumed["history"][:4] == first["history"] and resumed["history"] == straight["history"]
+
+
+def test_unknown_stopping_criterion_is_a_clear_error():
+    with pytest.raises(ValueError, match="surrogate.stop_on: 'r2' is not one of mse, standardised_mse"):
+        TrainSettings(stop_on="r2")
+
+
+def test_early_stopping_on_the_log_scale_follows_the_expressed_genes(monkeypatch):
+    """A prediction that fits an expressed gene better and a barely expressed one a little worse
+    is better on the log-normalised scale (the default), worse in standardised units."""
+    from grids.surrogate import train as train_module
+
+    data = _toy_data()
+    val = data.rows("val")
+    data.rna[:, 1] = 0.01 * (np.arange(len(data.rna)) % 2)  # barely expressed: tiny variance
+    model = Surrogate(SurrogateConfig(n_peaks=sum(SIZES), n_genes=8, chrom_sizes=SIZES, n_cell_types=2))
+    model.gene_scale.copy_(torch.from_numpy(np.maximum(data.rna.std(0), 1e-3)))
+    good = data.rna[val].copy()
+    good[:, 0] += 0.5  # expressed gene off by 0.5
+    better = good.copy()
+    better[:, 0] -= 0.4  # ... now off by 0.1
+    better[:, 1] += 0.02  # the barely expressed gene off by two of its standard deviations
+    losses = {}
+    for name, predicted in (("good", good), ("better", better)):
+        monkeypatch.setattr(train_module, "predict_rows", lambda *args, p=predicted: p)
+        losses[name] = {c: train_module._validation_loss(model, None, data, c) for c in train_module.STOPPING_CRITERIA}
+    assert losses["better"]["mse"] < losses["good"]["mse"]
+    assert losses["better"]["standardised_mse"] > losses["good"]["standardised_mse"]
+
+
+def _typed_sparse_data(n_cells: int = 600, n_types: int = 4, seed: int = 0) -> PairedData:
+    """Cells whose type shows only in the sum of many weak peaks (each open with p = 0.08 in
+    its type, 0.02 elsewhere) and genes that are the type's mean plus noise."""
+    rng = np.random.default_rng(seed)
+    cell_type = rng.integers(0, n_types, n_cells)
+    n_peaks = 400
+    owner = np.arange(n_peaks) % n_types
+    p = np.where(owner[None, :] == cell_type[:, None], 0.08, 0.02)
+    X = sp.csr_matrix((rng.random((n_cells, n_peaks)) < p).astype(np.float32))
+    means = rng.gamma(2.0, 1.0, (n_types, 6))
+    rna = (means[cell_type] + rng.normal(0, 0.3, (n_cells, 6))).astype(np.float32)
+    split = np.array(["train", "val", "test"])[rng.choice(3, n_cells, p=[0.6, 0.1, 0.3])]
+    peaks = pd.DataFrame({"chrom": "chr1", "start": np.arange(n_peaks) * 1000, "end": np.arange(n_peaks) * 1000 + 500})
+    return PairedData(atac=X, rna=rna, cell_type=cell_type, cell_types=[f"t{k}" for k in range(n_types)],
+                      split=split, peaks=peaks, genes=[f"g{i}" for i in range(6)],
+                      cells=[f"c{i}" for i in range(n_cells)], umap=None)
+
+
+def test_cell_type_mean_baseline_is_the_training_mean_of_the_label():
+    from grids.surrogate.metrics import cell_type_mean_baseline
+
+    data = _typed_sparse_data()
+    train, test = data.rows("train"), data.rows("test")
+    predicted = cell_type_mean_baseline(data)
+    for i, row in enumerate(test[:20]):
+        same = train[data.cell_type[train] == data.cell_type[row]]
+        np.testing.assert_allclose(predicted[i], data.rna[same].mean(0), rtol=1e-6)
+
+
+def test_knn_in_lsi_recovers_cell_identity_from_weak_peaks():
+    """Nearest training cells in LSI share the test cell's type far above chance (1/4), so the
+    kNN prediction follows the type means; the depth component is dropped."""
+    from grids.surrogate.metrics import cell_type_mean_baseline, knn_lsi_baseline, lsi_embedding, per_gene_pearson
+
+    data = _typed_sparse_data()
+    train, test = data.rows("train"), data.rows("test")
+    embedding = lsi_embedding(data.atac, train, n_components=10)
+    assert embedding.shape == (len(data.cells), 10)
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-6)
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbours = NearestNeighbors(n_neighbors=30).fit(embedding[train]).kneighbors(embedding[test], return_distance=False)
+    same_type = (data.cell_type[train][neighbours] == data.cell_type[test][:, None]).mean()
+    assert same_type > 0.6, same_type
+    knn = knn_lsi_baseline(data, n_components=10)
+    r_knn = np.median(per_gene_pearson(knn, data.rna[test]))
+    r_type = np.median(per_gene_pearson(cell_type_mean_baseline(data), data.rna[test]))
+    assert 0.6 * r_type < r_knn <= r_type + 0.02, (r_knn, r_type)

@@ -169,7 +169,7 @@ def test_demo_surrogate_meets_accuracy_floors_and_is_deterministic(demo_run):
 
     metrics_path = demo_run / "results" / "surrogate" / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
-    for name in ("surrogate", "ridge"):
+    for name in ("surrogate", "surrogate_linear_cis", "ridge", "knn_lsi", "cell_type_mean"):
         assert {"median_pearson_r", "marker_mean_r2", "test_mse", "pearson_r"} <= set(metrics[name])
     surrogate, ridge = metrics["surrogate"], metrics["ridge"]
     assert surrogate["marker_mean_r2"] >= 0.9, surrogate["marker_mean_r2"]
@@ -178,6 +178,7 @@ def test_demo_surrogate_meets_accuracy_floors_and_is_deterministic(demo_run):
     assert metrics["training"]["cis"]["links"] > 0 and metrics["training"]["device"] == "cpu"
     assert (demo_run / "results" / "surrogate" / "markers_heatmap.png").stat().st_size > 10_000
     assert (demo_run / "results" / "surrogate" / "markers_umap.png").stat().st_size > 10_000
+    assert (demo_run / "results" / "surrogate" / "predictors.png").stat().st_size > 10_000
 
     # Retrain from scratch (checkpoint removed): the same metrics, bit for bit.
     (demo_run / "results" / "surrogate" / "checkpoint.pt").unlink(missing_ok=True)

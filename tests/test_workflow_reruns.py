@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,26 @@ def test_performance_only_settings_rerun_nothing(finished_run):
     # did not record): a new seed resimulates both samples and the Hi-C maps.
     resimulated = planned(finished_run, {"simulate": {"seed": 1}})
     assert resimulated["simulate_sample"] == 2 and resimulated["simulate_hic"] == 1
+
+
+@pytest.mark.slow
+def test_an_edited_blacklist_reruns_the_consensus_peaks(finished_run):
+    """genome.blacklist is an input: editing the file (same path) redoes the consensus and what
+    follows; a missing file is named before any job runs."""
+    blacklist = finished_run / "blacklist.bed"
+    blacklist.write_text("chr1\t0\t1000\n")
+    overlay = {"genome": {"blacklist": "blacklist.bed"}}
+    dry_run(finished_run, "--touch", "--cores", "1", overlay=overlay)
+    assert planned(finished_run, overlay) == {}
+    time.sleep(1.1)  # a newer mtime than the outputs touched above
+    blacklist.write_text("chr1\t0\t2000\n")
+    again = planned(finished_run, overlay)
+    assert again["atac_consensus_peaks"] == 1 and again["train_surrogate"] == 1, again
+    blacklist.unlink()
+    path = finished_run / "overlay.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    result = snakemake(finished_run, "-n", "--configfile", "config/config.yaml", str(path), timeout=600)
+    assert result.returncode != 0 and "blacklist.bed" in result.stdout + result.stderr
 
 
 @pytest.mark.slow

@@ -140,3 +140,20 @@ def objective_curve(curve: Mapping[str, list[float]], path: str | Path, *, title
     ax.set_ylabel("objective L(r)")
     ax.set_title(title, fontsize=9)
     _save(fig, path)
+
+
+def predictor_comparison(per_gene_r: Mapping[str, np.ndarray], path: str | Path) -> None:
+    """Box plots of held-out per-gene Pearson r, one per predictor, medians written on them."""
+    plt = _pyplot()
+    names = list(per_gene_r)
+    values = [np.asarray(per_gene_r[name], dtype=float) for name in names]
+    values = [v[np.isfinite(v)] for v in values]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(names), 3.6))
+    ax.boxplot(values, showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), [name.replace("_", " ") for name in names], rotation=20, ha="right")
+    for i, v in enumerate(values, start=1):
+        if len(v):
+            ax.text(i, np.median(v), f"{np.median(v):.3f}", ha="center", va="bottom", fontsize=8)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(ylabel="per-gene Pearson r (test cells)", title="Surrogate against baselines")
+    _save(fig, path)

@@ -98,10 +98,12 @@ if ATAC_FROM_FRAGMENTS:
         input:
             narrowpeaks=narrowpeak_files(),
             chrom_sizes=config["genome"]["chrom_sizes"],
+            # An input, not a param: an edited blacklist reruns the consensus, a missing one is
+            # named before anything runs. Empty: no blacklist.
+            blacklist=config["genome"]["blacklist"] or [],
         output:
             peaks="results/atac/peaks.bed",
         params:
-            blacklist=config["genome"]["blacklist"],
             exclude=config["atac"]["exclude_chromosomes"],
         log:
             "logs/atac/consensus_peaks.log",

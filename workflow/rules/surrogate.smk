@@ -13,6 +13,8 @@ rule train_surrogate:
                        category="3. Surrogate"),
         umap=report("results/surrogate/markers_umap.png", caption="../report/surrogate.rst",
                     category="3. Surrogate"),
+        predictors=report("results/surrogate/predictors.png", caption="../report/surrogate_predictors.rst",
+                          category="3. Surrogate"),
     params:
         # Every surrogate key but the two that change no output (the stage reads keys with
         # defaults, so a key left out would silently take its default): device goes as the

@@ -21,4 +21,5 @@ with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):  # noqa
         checkpoint=snakemake.params.checkpoint,  # noqa: F821
         out_heatmap=snakemake.output.heatmap,  # noqa: F821
         out_umap=snakemake.output.umap,  # noqa: F821
+        out_predictors=snakemake.output.predictors,  # noqa: F821
     )

@@ -1,4 +1,4 @@
-"""Simulation parameters and the named presets (``demo``, ``paper``)."""
+"""Simulation parameters and the named presets (``demo``, ``paper``, ``sparse``)."""
 
 from __future__ import annotations
 
@@ -136,6 +136,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hic_bin_size": 25_000,
         "hic_contacts_per_bin": 40.0,
         "barcode_whitelist_size": 100_000,
+    },
+    # SNARE-seq-like depth (issue 16): a median of ~100 open peaks and ~300 UMIs per cell, 13 cell
+    # types. Per cell, sparse ATAC says little about any one CRE; the cell's type is still in the
+    # sum of many weak signals, which is what a model of this data must use.
+    "sparse": {
+        "n_cell_types": 13,
+        "n_markers_per_type": 3,
+        "cells_per_sample": 2000,
+        "empty_droplets_per_sample": 2500,
+        "fragments_per_open_cre": 0.1,
+        "median_umis": 300.0,
     },
 }
 

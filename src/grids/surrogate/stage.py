@@ -13,20 +13,22 @@ import torch
 
 from ..config import read_targets
 from ..io import atomic_output
-from ..plots import marker_heatmaps, umap_expression
+from ..plots import marker_heatmaps, predictor_comparison, umap_expression
 from ..atac.qc import read_tss
 from .data import PairedData, cis_links, load_paired
-from .metrics import evaluate_predictions, ridge_baseline
+from .metrics import cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
 from .saved import load_surrogate, save_surrogate
 from .train import TrainSettings, train_surrogate
 
-__all__ = ["run_train_surrogate", "gene_links", "MODEL_KEYS", "TRAIN_KEYS"]
+__all__ = ["run_train_surrogate", "gene_links", "MODEL_KEYS", "TRAIN_KEYS", "PREDICTORS"]
 
 log = logging.getLogger(__name__)
 
 MODEL_KEYS = ("d_h", "chrom_dim", "latent_dim", "rna_hidden", "cross_hidden", "disc_hidden", "dropout", "cis_units")
 TRAIN_KEYS = tuple(TrainSettings.__dataclass_fields__)
 DEFAULT_CIS_WINDOW = 500_000
+# Every predictor metrics.json scores on the test cells, in the order tables and figures show them.
+PREDICTORS = ("surrogate", "surrogate_linear_cis", "ridge", "knn_lsi", "cell_type_mean")
 
 
 def gene_links(data: PairedData, gtf: str, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +59,7 @@ def run_train_surrogate(
     checkpoint: str,
     out_heatmap: str,
     out_umap: str,
+    out_predictors: str,
 ) -> dict:
     data = load_paired(paired)
     train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)
@@ -82,10 +85,12 @@ def run_train_surrogate(
         metrics["surrogate_linear_cis"] = evaluate_predictions(saved.predict(data.atac[test]), data, markers)
     ridge_prediction, alpha = ridge_baseline(data)
     metrics["ridge"] = {**evaluate_predictions(ridge_prediction, data, markers), "alpha": alpha}
+    metrics["knn_lsi"] = {**evaluate_predictions(knn_lsi_baseline(data), data, markers), "n_neighbors": 30}
+    metrics["cell_type_mean"] = evaluate_predictions(cell_type_mean_baseline(data), data, markers)
     metrics["training"] = {k: v for k, v in info.items() if k != "history"}
     metrics["history"] = info["history"]
     metrics["n_cells"] = {s: int(len(data.rows(s))) for s in ("train", "val", "test")}
-    for name in ("surrogate", "surrogate_linear_cis", "ridge"):
+    for name in PREDICTORS:
         if name not in metrics:
             continue
         m = metrics[name]
@@ -94,6 +99,8 @@ def run_train_surrogate(
     with atomic_output(out_metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1) + "\n")
 
+    predictor_comparison({name: np.array([np.nan if v is None else v for v in metrics[name]["pearson_r"].values()])
+                          for name in PREDICTORS if name in metrics}, out_predictors)
     cell_type = np.array(data.cell_types)[data.cell_type[test]]
     present = [g for g in markers if g in data.genes]
     index = [data.genes.index(g) for g in present]

@@ -40,13 +40,22 @@ class TrainSettings:
     gamma_adv: float = 0.1
     focal_gamma: float = 2.0
     predict_weight: float = 5.0
+    # Weight of the cell-type loss on the ATAC latent (a linear classifier used in training
+    # only; 0: none). It makes the encoder learn cell identity, which sparse ATAC carries in
+    # the sum of many weak peaks.
+    type_weight: float = 0.0
     peak_dropout: float = 0.0
     atac_sampled_peaks: int = 8192
     patience: int = 25
+    stop_on: str = "mse"  # early-stopping criterion on validation cells (STOPPING_CRITERIA)
     checkpoint_every: int = 200
     seed: int = 0
     device: str = "auto"
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.stop_on not in STOPPING_CRITERIA:
+            raise ValueError(f"surrogate.stop_on: {self.stop_on!r} is not one of {', '.join(STOPPING_CRITERIA)}")
 
 
 def resolve_device(requested: str, setting: str = "surrogate.device") -> torch.device:
@@ -97,8 +106,10 @@ class _Batcher:
         return batch, target, y, k
 
 
-def _losses(model: Surrogate, batch, target, y, k, settings: TrainSettings) -> tuple[torch.Tensor, dict, tuple]:
-    """Generator-side losses: reconstructions, prediction, alignment, cycle, adversarial."""
+def _losses(model: Surrogate, batch, target, y, k, settings: TrainSettings,
+            type_head: torch.nn.Module | None = None) -> tuple[torch.Tensor, dict, tuple]:
+    """Generator-side losses: reconstructions, prediction, alignment, cycle, adversarial, and
+    with ``type_head`` the cell type read from the ATAC latent."""
     h_a = model.encode_pooled(model.pooled(batch))
     y = model.standardise(y)
     h_r = model.rna_encoder(y)
@@ -115,6 +126,10 @@ def _losses(model: Surrogate, batch, target, y, k, settings: TrainSettings) -> t
     adv = (F.binary_cross_entropy_with_logits(fake_r, torch.ones_like(fake_r))
            + F.binary_cross_entropy_with_logits(fake_a, torch.ones_like(fake_a)))
     terms["adversarial"] = adv
+    if type_head is not None:
+        # The label is the least noisy signal a cell has: in sparse data (a few UMIs per gene)
+        # the prediction loss alone overfits before the encoder has learnt cell identity.
+        terms["cell_type"] = settings.type_weight * F.cross_entropy(type_head(h_a), k)
     # The surrogate is the ATAC -> RNA path, so its prediction term carries the most weight.
     total = (sum(v for key, v in terms.items() if key not in ("adversarial", "predict"))
              + settings.predict_weight * terms["predict"] + settings.gamma_adv * adv)
@@ -144,12 +159,22 @@ def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_si
     return _map_rows(model, batcher, rows, model, batch_size)
 
 
-def _validation_loss(model: Surrogate, batcher: _Batcher, data: PairedData) -> float:
+STOPPING_CRITERIA = ("mse", "standardised_mse")
+
+
+def _validation_loss(model: Surrogate, batcher: _Batcher, data: PairedData, criterion: str = "mse") -> float:
+    """The early-stopping criterion on validation cells.
+
+    ``mse``: on the log-normalised scale, so a gene counts by how much it varies. In sparse data
+    most genes are barely expressed; in standardised units (``standardised_mse``, every gene
+    counting the same) their noise makes the curve flat, and the best epoch is chance.
+    """
     rows = data.rows("val")
     predicted = predict_rows(model, batcher, rows)
-    # In standardised units, like the training loss, so every gene counts the same.
-    scale = model.gene_scale.cpu().numpy()
-    return float(np.mean(((predicted - data.rna[rows]) / scale) ** 2))
+    if criterion == "standardised_mse":
+        scale = model.gene_scale.cpu().numpy()
+        return float(np.mean(((predicted - data.rna[rows]) / scale) ** 2))
+    return float(np.mean((predicted - data.rna[rows]) ** 2))
 
 
 def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray) -> np.ndarray:
@@ -227,6 +252,10 @@ def train_surrogate(
     model = model.to(device)
     # The cis path is fitted after the deep model (below), so the optimisers never see it.
     generator_params = [p for n, p in model.named_parameters() if not n.startswith(("disc_", "cis_"))]
+    # Training-only head: it shapes the encoder and is not part of the saved model.
+    type_head = torch.nn.Linear(config.latent_dim, config.n_cell_types).to(device) if settings.type_weight > 0 else None
+    if type_head is not None:
+        generator_params += list(type_head.parameters())
     disc_params = [p for n, p in model.named_parameters() if n.startswith("disc_")]
     # The ridge penalty replaces weight decay on the cis weights.
     opt = torch.optim.AdamW(generator_params, lr=settings.learning_rate, weight_decay=settings.weight_decay,
@@ -246,6 +275,8 @@ def train_surrogate(
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
         if saved.get("fingerprint") == fingerprint:
             model.load_state_dict(saved["model"])
+            if type_head is not None:
+                type_head.load_state_dict(saved["type_head"])
             opt.load_state_dict(saved["opt"])
             opt_disc.load_state_dict(saved["opt_disc"])
             state = saved["state"]
@@ -260,6 +291,7 @@ def train_surrogate(
         _save_checkpoint(checkpoint, {
             "fingerprint": fingerprint, "model": model.state_dict(), "opt": opt.state_dict(),
             "opt_disc": opt_disc.state_dict(), "state": state, "best_weights": best_weights,
+            "type_head": None if type_head is None else type_head.state_dict(),
             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
         })
 
@@ -276,7 +308,7 @@ def train_surrogate(
             if len(rows) < 2:  # BatchNorm needs two cells
                 continue
             batch, target, y, k = batcher(rows, settings.peak_dropout, rng)
-            loss, terms, latents = _losses(model, batch, target, y, k, settings)
+            loss, terms, latents = _losses(model, batch, target, y, k, settings, type_head)
             if not torch.isfinite(loss):
                 values = ", ".join(f"{key}={float(v.detach()):.4g}" for key, v in terms.items())
                 raise TrainingError(f"non-finite loss at step {state['step']} (epoch {state['epoch']}): {values}; "
@@ -293,7 +325,7 @@ def train_surrogate(
                 sums[key] = sums.get(key, 0.0) + float(v.detach())
             if state["step"] % settings.checkpoint_every == 0:
                 save()
-        val = _validation_loss(model, batcher, data)
+        val = _validation_loss(model, batcher, data, settings.stop_on)
         means = {key: v / max(n_batches, 1) for key, v in sums.items()}
         state["history"].append({"epoch": state["epoch"], "val_mse": val, **means})
         if val < state["best_val"] - 1e-6:

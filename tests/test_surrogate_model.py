@@ -456,3 +456,24 @@ def test_knn_in_lsi_recovers_cell_identity_from_weak_peaks():
     r_knn = np.median(per_gene_pearson(knn, data.rna[test]))
     r_type = np.median(per_gene_pearson(cell_type_mean_baseline(data), data.rna[test]))
     assert 0.6 * r_type < r_knn <= r_type + 0.02, (r_knn, r_type)
+
+
+def test_peak_dropout_keeps_the_expected_pooled_sums():
+    """Inverted peak dropout: averaged over draws, the encoder's pooled sums of a dropped batch
+    equal those of the full batch (without the 1 / (1 - p) scale they shrink by p)."""
+    from grids.surrogate.data import chrom_blocks
+    from grids.surrogate.train import _Batcher
+
+    data = _toy_data()
+    _, sizes, chrom = chrom_blocks(data.peaks["chrom"])
+    model = Surrogate(SurrogateConfig(n_peaks=sum(SIZES), n_genes=8, chrom_sizes=SIZES, n_cell_types=2))
+    batcher = _Batcher(data, chrom, len(sizes), torch.device("cpu"))
+    rows = np.arange(40)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        base = model.pooled_base()
+        full = model.pooled(batcher(rows)[0]) - base
+        dropped = torch.stack([model.pooled(batcher(rows, 0.7, rng)[0]) - base for _ in range(1000)]).mean(0)
+    error = float((dropped - full).abs().mean())
+    unscaled_error = 0.7 * float(full.abs().mean())  # what sums of the kept peaks at weight 1 would miss
+    assert error < 0.1 * unscaled_error, (error, unscaled_error)

@@ -83,13 +83,18 @@ class SparseBatch:
     cells: torch.Tensor
     offsets: torch.Tensor
     n_cells: int
+    # Per-entry amounts the encoder sums (None: every open peak counts 1). Training's peak
+    # dropout scales the kept entries by 1 / (1 - p), so pooled sums keep their expected size.
+    weights: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> SparseBatch:
-        return SparseBatch(self.peaks.to(device), self.cells.to(device), self.offsets.to(device), self.n_cells)
+        weights = None if self.weights is None else self.weights.to(device)
+        return SparseBatch(self.peaks.to(device), self.cells.to(device), self.offsets.to(device), self.n_cells, weights)
 
 
-def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int) -> SparseBatch:
-    """Bags for ``embedding_bag``: one per (cell, chromosome), in cell-major order."""
+def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int, weighted: bool = False) -> SparseBatch:
+    """Bags for ``embedding_bag``: one per (cell, chromosome), in cell-major order; with
+    ``weighted`` the stored values of X are the entries' weights."""
     X = X.tocsr()
     X.sort_indices()
     n_cells = X.shape[0]
@@ -98,8 +103,9 @@ def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int) -> SparseBatch:
     bag = rows * n_chroms + chrom_of_peak[cols]
     # offsets[b] = first position of bag b; empty bags get the next bag's start.
     offsets = np.searchsorted(bag, np.arange(n_cells * n_chroms), side="left")
+    weights = torch.from_numpy(X.data.astype(np.float32)) if weighted else None
     return SparseBatch(torch.from_numpy(cols), torch.from_numpy(rows.astype(np.int64)),
-                       torch.from_numpy(offsets.astype(np.int64)), n_cells)
+                       torch.from_numpy(offsets.astype(np.int64)), n_cells, weights)
 
 
 def _mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
@@ -180,7 +186,7 @@ class Surrogate(nn.Module):
 
     def pooled(self, batch: SparseBatch) -> torch.Tensor:
         """Per-chromosome sum-pooled embeddings (cells x chromosomes x d_h), from open peaks only."""
-        return self.open_sums(batch) + self.pooled_base().unsqueeze(0)
+        return self.open_sums(batch, batch.weights) + self.pooled_base().unsqueeze(0)
 
     def encode_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
         """h_a from pooled sums."""

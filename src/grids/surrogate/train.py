@@ -100,7 +100,10 @@ class _Batcher:
             X = X.copy()
             X.data[rng.random(len(X.data)) < drop] = 0
             X.eliminate_zeros()
-            batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms).to(self.device)
+            # Kept peaks count 1 / (1 - drop) (inverted dropout): the encoder sees pooled sums of
+            # the size it meets at prediction time, when every open peak is there.
+            X.data[:] = 1.0 / (1.0 - drop)
+            batch = csr_to_batch(X, self.chrom_of_peak, self.n_chroms, weighted=True).to(self.device)
         y = torch.from_numpy(self.data.rna[rows]).to(self.device)
         k = torch.from_numpy(self.data.cell_type[rows]).to(self.device)
         return batch, target, y, k

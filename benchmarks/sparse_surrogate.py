@@ -1,6 +1,6 @@
 """Benchmark: the surrogate on sparse multiome against ridge, kNN in LSI and the cell-type mean.
 
-    python benchmarks/sparse_surrogate.py RUN_DIR [--targets TSV] [--gtf GTF] [--threads 2]
+    python benchmarks/sparse_surrogate.py RUN_DIR [--targets TSV] [--gtf GTF] [--threads 2] [--device cpu|cuda]
 
 RUN_DIR is a workflow directory that has run at least to ``results/multiome/paired.h5mu``, for
 example the SNARE-seq-depth simulation (issue 16):
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--targets", type=Path, help="marker genes per cell type (default: RUN_DIR/config/sparse/targets.tsv)")
     parser.add_argument("--gtf", type=Path, help="default: the run's first simulated genes.gtf")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the training device)")
     args = parser.parse_args()
     run = args.run_dir
     targets = args.targets or run / "config" / "sparse" / "targets.tsv"
@@ -55,7 +56,7 @@ def main() -> None:
     for name, extra in VARIANTS.items():
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            model, info = train_surrogate(data, TrainSettings(threads=args.threads, **extra),
+            model, info = train_surrogate(data, TrainSettings(threads=args.threads, device=args.device, **extra),
                                           checkpoint=Path(tmp) / "checkpoint.pt", cis=links,
                                           model_kwargs={"cis_units": 2}, progress=False)
             info.get("cis", {}).pop("linear_cis_state", None)

@@ -31,11 +31,24 @@ ALL_METHOD_RULES = {"evaluate_expression_drop", "evaluate_hit_ratio", "evaluate_
 # ---- which explain settings a shard is given (no workflow run) --------------------------------
 
 def test_every_setting_the_shard_runner_reads_reaches_the_methods_that_read_it():
-    source = (REPO / "src" / "grids" / "explain" / "stage.py").read_text()
+    explain = REPO / "src" / "grids" / "explain"
+    source = (explain / "stage.py").read_text() + (explain / "methods.py").read_text()
     read = set(re.findall(r'settings(?:\.get\(|\[)"(\w+)"', source))
-    assert {"L", "beta", "k", "steps", "seed", "window"} <= read
+    assert {"L", "beta", "k", "steps", "seed", "window", "sage_max_peaks"} <= read
     assert read <= EXPLAIN_KEYS - SHARD_LAYOUT_SETTINGS, "the runner reads a key no shard is given"
     assert set(METHOD_ONLY_SETTINGS) <= EXPLAIN_KEYS and set().union(*METHOD_ONLY_SETTINGS.values()) <= set(METHODS)
+
+
+def test_the_schema_lists_exactly_the_registered_methods():
+    """The config schema's method enums (explain.methods, redundancy.methods, ...) and the
+    registry (grids.explain.methods) name the same methods, in the same order."""
+    from grids.explain.methods import METHODS as REGISTERED
+
+    enums = [prop["items"]["enum"] for block in SCHEMA["properties"].values() if isinstance(block, dict)
+             for prop in block.get("properties", {}).values()
+             if isinstance(prop, dict) and prop.get("type") == "array" and "grids" in prop.get("items", {}).get("enum", [])]
+    assert len(enums) >= 2 and all(enum == list(REGISTERED) for enum in enums), enums
+    assert set(CONFIG["explain"]["methods"]) <= set(REGISTERED)
 
 
 def test_shard_settings_hold_only_what_decides_that_methods_selections():

@@ -4,6 +4,7 @@ import dataclasses
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
+from grids.explain.methods import METHODS as EXPLAIN_METHODS, gpu_methods
 from grids.explain.tasks import explain_tasks, set_target, shard_settings, shard_tasks
 from grids.simulate import cell_type_names, make_params, sample_output_files, sample_output_paths
 
@@ -192,8 +193,8 @@ EXPLAIN_TASKS = explain_tasks(
 # numbering is per method and independent of explain.methods, so adding or removing a method
 # changes no other method's shard files or params (explain_shard_settings).
 EXPLAIN_SHARDS = shard_tasks(EXPLAIN_TASKS, EXPLAIN["shard_size"])
-# Methods that run the surrogate many times and gain from a GPU.
-GPU_METHODS = {"grids", "grids_cis", "saliency", "smoothgrad", "fimap", "sage", "lime"}
+# Methods that run the surrogate many times and gain from a GPU (the method registry says).
+GPU_METHODS = gpu_methods()
 
 
 def explain_shard_tasks(wildcards):

@@ -26,8 +26,9 @@ rule explain_shard:
         resume="results/explain/{method}/shards/shard{shard}.partial.json",
     log:
         "logs/explain/{method}/shard{shard}.log",
-    # SAGE and LIME are bound by Python overhead on one core: two of their shards run side by side.
-    threads: lambda wildcards: 1 if wildcards.method in ("sage", "lime") else 2
+    # From the method registry (grids.explain.methods): SAGE and LIME are bound by Python
+    # overhead on one core, so two of their shards run side by side.
+    threads: lambda wildcards: EXPLAIN_METHODS[wildcards.method].threads
     resources:
         gpu=explain_gpus,
         mem_mb=lambda wildcards, input: 2000 + int(input.size_mb * 20),

@@ -15,14 +15,13 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_output
+from .methods import METHODS, ExplainMethod, MethodInput
 from .tasks import ExplainTask
 
 __all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS", "target_genes", "first_tss", "tss_map"]
 
 log = logging.getLogger(__name__)
 
-# GRIDS over every open peak, and GRIDS restricted to the targets' cis window (explain.window).
-GRIDS_METHODS = ("grids", "grids_cis")
 SELECTION_COLUMNS = ["rank", "peak_index", "chrom", "start", "end", "score", "status"]
 SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "n_genes", "train_loss", "seconds", *SELECTION_COLUMNS]
 # What readers of the shards rely on (timings and losses are informative only).
@@ -58,35 +57,14 @@ def tss_map(gtf: str, chroms: Sequence[str] | None = None) -> dict[str, tuple[st
     return {g: (c, int(p)) for g, c, p in zip(tss["gene"], tss["chrom"], tss["position"])}
 
 
-def _baseline(baselines, method: str, objective, train, L: int, seed: int, settings: Mapping[str, Any],
-              expression: np.ndarray, nearby: np.ndarray):
-    """One baseline's ranking of up to L peaks."""
-    if method == "random":
-        return baselines.random_selection(objective, train, L, seed)
-    if method == "saliency":
-        return baselines.saliency(objective, train, L)
-    if method == "smoothgrad":
-        return baselines.smoothgrad(objective, train, L, seed)
-    if method == "fimap":
-        return baselines.fimap(objective, train, L, seed)
-    if method == "correlation":
-        return baselines.correlation(objective, train, L, expression, nearby)
-    if method == "sage":
-        return baselines.sage_selection(objective, train, L, nearby, seed,
-                                        max_features=int(settings.get("sage_max_peaks", 256)))
-    if method == "lime":
-        return baselines.lime_selection(objective, train, L, nearby, seed,
-                                        max_features=int(settings.get("lime_max_peaks", 256)))
-    raise ValueError(f"unknown explain method {method!r}")
-
-
-def _first(objective, train, ranking, L: int, method: str):
-    """The first L peaks of a ranking, scored on the training cells. SAGE and LIME rank only
-    the peaks near the targets: fewer than L is 'not run'; correlation keeps what it has."""
+def _first(objective, train, ranking, L: int, method: ExplainMethod):
+    """The first L peaks of a ranking, scored on the training cells. A ranking shorter than L
+    is 'not run' for a method that says so (SAGE and LIME rank only the peaks near the
+    targets); the others (correlation) keep what they have."""
     from . import baselines
     from .search import Selection
 
-    if len(ranking.peaks) < L and method in ("sage", "lime"):
+    if len(ranking.peaks) < L and method.short_ranking == "not run":
         raise baselines.NotRun(f"only {len(ranking.peaks)} candidate peaks near the targets, fewer than L = {L}")
     peaks, scores = ranking.peaks[:L], ranking.scores[:L]
     return Selection(peaks, scores, objective.loss(train, peaks))
@@ -119,8 +97,9 @@ def run_explain_shard(
     from ..surrogate import load_paired, load_surrogate, resolve_device
     from . import baselines
     from .core import SubsetObjective
-    from .search import GridsSettings, grids_search, search_candidates, sufficient_order
-
+    spec = METHODS.get(method)
+    if spec is None:
+        raise ValueError(f"unknown explain method {method!r}; known: {', '.join(METHODS)}")
     if threads:
         import torch
 
@@ -164,34 +143,21 @@ def run_explain_shard(
                              f"{task.cell_type!r}; lower explain.L")
         nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
         expression = data.rna[train_rows][:, genes].mean(1)
-        ranked: dict[str, Any] = {}  # a baseline's ranking at the largest L, reused for the others
-        sufficient = None  # GRIDS's pair proposals, the same at every L
+        given = MethodInput(objective, train, validation, nearby, expression, settings, seed, window,
+                            progress=progress)
+        ranking = None  # a ranking method's ranking at the largest L, reused for the others
         for L in Ls:
             started = time.perf_counter()
             status = "ok"
             try:
-                if method in GRIDS_METHODS:
-                    grids_settings = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),
-                                                   batch_size=int(settings.get("batch_size", 64)), seed=seed,
-                                                   init=str(settings.get("init", "saliency")),
-                                                   patience=int(settings.get("patience", 2)),
-                                                   moves=str(settings.get("moves", "pairs")),
-                                                   pair_pool=int(settings.get("pair_pool", 12)))
-                    # grids_cis: candidates restricted to the targets' cis window.
-                    allowed = nearby if method == "grids_cis" else None
-                    if allowed is not None and len(search_candidates(train, allowed)) < L:
-                        raise baselines.NotRun(f"fewer than L = {L} open peaks within {window} bp of the targets")
-                    if sufficient is None and grids_settings.moves == "pairs":
-                        sufficient = sufficient_order(objective, train, nearby, allowed=allowed, seed=seed)
-                    selection = grids_search(objective, train, grids_settings, validation=validation, window=nearby,
-                                             allowed=allowed, sufficient=sufficient, progress=progress,
-                                             description=f"{task.stem} L{L}")
+                if spec.kind == "search":
+                    given.description = f"{task.stem} L{L}"
+                    selection = spec.run(given, L)
                     curves[f"L{L}/{task.stem}"] = selection.curve
                 else:
-                    if "ranking" not in ranked:
-                        ranked["ranking"] = _baseline(baselines, method, objective, train, Ls[-1], seed, settings,
-                                                      expression, nearby)
-                    selection = _first(objective, train, ranked["ranking"], L, method)
+                    if ranking is None:
+                        ranking = spec.run(given, Ls[-1])
+                    selection = _first(objective, train, ranking, L, spec)
             except baselines.NotRun as reason:
                 status = f"not run: {reason}"
                 selection = None

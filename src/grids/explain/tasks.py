@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .methods import method_only_settings
+
 __all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "shard_settings", "file_name_clash", "file_stem",
            "set_target", "SET_PREFIX", "SHARD_LAYOUT_SETTINGS", "METHOD_ONLY_SETTINGS"]
 
@@ -83,16 +85,11 @@ def shard_tasks(tasks: list[ExplainTask], shard_size: int) -> list[list[ExplainT
 # These keys decide which tasks exist and how they are grouped into jobs, not a selection: a
 # shard's own task list (its tasks param) records their effect, and device is a param of its own.
 SHARD_LAYOUT_SETTINGS = frozenset({"methods", "shard_size", "per_gene", "per_cell_type", "cell_types", "device"})
-_GRIDS = ("grids", "grids_cis")
-# Keys only some methods read; the other methods' shards are given none of them. Every other key
-# (L, beta, and any key added later) goes to every method: a new setting can cost a rerun, never
-# a stale result.
+# Keys only some methods read (each method's ``reads`` in grids.explain.methods); the other
+# methods' shards are given none of them. Every other key (L, beta, and any key added later)
+# goes to every method: a new setting can cost a rerun, never a stale result.
 METHOD_ONLY_SETTINGS = {
-    **{key: _GRIDS for key in ("k", "steps", "batch_size", "init", "patience", "moves", "pair_pool")},
-    "seed": (*_GRIDS, "random", "smoothgrad", "fimap", "sage", "lime"),  # saliency and correlation draw nothing
-    "window": (*_GRIDS, "correlation", "sage", "lime"),  # the targets' cis window
-    "sage_max_peaks": ("sage",),
-    "lime_max_peaks": ("lime",),
+    **method_only_settings(),
     "top_n_genes": (),  # gene-set tasks only; see shard_settings
 }
 

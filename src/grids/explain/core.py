@@ -75,6 +75,11 @@ class SubsetObjective:
         self.chrom_of_peak = model.chrom_of_peak
         self._chrom_of_peak_np = model.chrom_of_peak.cpu().numpy()  # for csr_to_batch, once
 
+    @property
+    def n_features(self) -> int:
+        """Peaks a subset is drawn from."""
+        return self.model.config.n_peaks
+
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device, dtype=self.dtype)
 

@@ -175,7 +175,7 @@ def grids_search(
     since_swap = 0
     train_loss = objective.loss(train, subset)
     val_loss = objective.loss(validation, subset) if validation is not None else None
-    allowed_mask = np.zeros(objective.model.config.n_peaks, dtype=bool)
+    allowed_mask = np.zeros(objective.n_features, dtype=bool)
     allowed_mask[candidates] = True
     if settings.moves != "pairs" or window is None:
         sufficient = np.zeros(0, dtype=np.int64)

@@ -84,28 +84,6 @@ class SavedSurrogate:
                for lo in range(0, X.shape[0], batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.genes)), np.float32)
 
-    # Hooks for the explainer (DESIGN §5).
-    @property
-    def embedding_delta(self) -> torch.Tensor:
-        return self.model.embedding_delta
-
-    def pooled(self, X) -> torch.Tensor:
-        return self.model.pooled(self.batch(X))
-
-    def cis(self, X) -> torch.Tensor:
-        """The cis term (cells x genes, standardised units) of X."""
-        return self.model.cis(self.batch(X))
-
-    def cis_weights(self) -> torch.Tensor:
-        """The cis path as a sparse COO tensor (peaks x genes) of weights W_gj."""
-        peak, gene = self.model.cis_links()
-        return torch.sparse_coo_tensor(torch.stack([peak, gene]), self.model.cis_weight.detach(),
-                                       (len(self.peaks), len(self.genes)), check_invariants=True).coalesce()
-
-    def genes_from_pooled(self, pooled: torch.Tensor, cis: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-normalised expression (unclamped) from pooled sums and, if given, the cis term."""
-        return self.model.genes_from_pooled(pooled, cis)
-
 
 def load_surrogate(path: str | Path, *, device: str = "cpu") -> SavedSurrogate:
     """Load ``model.pt`` written by the ``train_surrogate`` rule."""

@@ -39,6 +39,8 @@ def test_grids_finds_the_four_pixels_that_make_an_eight(digits):
         assert isinstance(result, Explanation) and len(set(result.features.tolist())) == 4
         assert len(result.scores) == 4 and np.isfinite(result.objective)
         after[method] = (example.eight_probability(model, eights_test, result.features), result.objective)
+    print('\nL = 4, "8" probability of held-out 8s with the pixels blanked: '
+          + ", ".join(f"{m} {p:.3f}" for m, (p, _) in after.items()))
     assert after["grids"][0] <= after["sage"][0] and after["grids"][0] < after["saliency"][0] - 0.03, after
     assert after["grids"][1] <= after["saliency"][1]  # never worse than its start
     for method in ("grids", "saliency", "sage"):

@@ -145,6 +145,29 @@ def test_grids_is_at_least_as_good_as_saliency_and_random(toy, tmp_path):
     assert (losses["grids"] < losses["random"]).all()
 
 
+def test_a_method_added_to_the_registry_runs_its_shard(toy, tmp_path, monkeypatch):
+    """A new method is one registry entry plus its function: here 'widest', the L open peaks open
+    in most training cells. Its shard runs and reports one ranking's first L peaks at each L."""
+    from grids.explain import methods
+    from grids.explain.search import Selection, open_candidates
+    from grids.explain.tasks import shard_settings
+
+    def widest(given, L):
+        candidates = open_candidates(given.train)
+        counts = np.asarray(given.train.X[:, candidates].sum(0)).ravel()
+        peaks = candidates[np.argsort(-counts, kind="stable")[:L]]
+        return Selection(peaks, np.sort(counts)[::-1][:L].astype(float), given.objective.loss(given.train, peaks))
+
+    entry = methods.ExplainMethod("widest", widest, "ranking", gpu=False, reads=(), summary="most often open")
+    monkeypatch.setitem(methods.METHODS, "widest", entry)
+    table = _run(toy, tmp_path, [ExplainTask("a", "G1")], "widest")
+    ok = table[table["status"] == "ok"]
+    assert set(table["method"]) == {"widest"} and len(ok) == 2 + 4
+    assert ok[ok["L"] == 4]["peak_index"].tolist()[:2] == ok[ok["L"] == 2]["peak_index"].tolist()  # one ranking
+    # Its shards are given the shared settings, not GRIDS's: a changed explain.k reruns none of them.
+    assert shard_settings("widest", {"L": [2], "k": 8}, [ExplainTask("a", "G1")]) == {"L": [2]}
+
+
 def test_bad_input_errors(toy, tmp_path):
     with pytest.raises(ValueError, match=r"target gene 'G11' .* not in the surrogate's 5 genes; close matches: G"):
         _run(toy, tmp_path, [ExplainTask("a", "G11")])

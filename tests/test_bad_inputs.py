@@ -417,7 +417,7 @@ def hic_stage(tmp_path, monkeypatch):
     """run_hic_validation on one selection (3 peaks near G1's TSS on chr1), the surrogate faked."""
     import grids.surrogate
     from grids.evaluate.stage import run_hic_validation
-    from grids.explain.stage import SHARD_COLUMNS
+    from grids.explain.shards import SHARD_COLUMNS
 
     starts = np.arange(0, 400_000, 5_000)
     peaks = pd.DataFrame({"chrom": "chr1", "start": starts, "end": starts + 500},

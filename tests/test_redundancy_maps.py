@@ -244,7 +244,7 @@ class FakeSurrogate:
 
 def _shards(tmp_path, peaks):
     """Two shard tables + metas of method grids at L 3 and 9, one selection 'not run'."""
-    from grids.explain.stage import SHARD_COLUMNS
+    from grids.explain.shards import SHARD_COLUMNS
 
     def rows(cell_type, target, kind, L, selected, status="ok"):
         common = {"method": "grids", "L": L, "cell_type": cell_type, "target": target, "kind": kind,

@@ -14,8 +14,8 @@ KEY = ["method", "L", "cell_type", "target"]  # one selection
 
 def read_selections(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """The explain shard tables concatenated and the genes of each target keyed by
-    ``{cell_type}__{target}`` file stem (:func:`grids.explain.stage.read_shards`)."""
-    from ..explain.stage import read_shards
+    ``{cell_type}__{target}`` file stem (:func:`grids.explain.shards.read_shards`)."""
+    from ..explain.shards import read_shards
 
     selections, members, _ = read_shards(tables, metas)
     return selections, members

@@ -16,18 +16,12 @@ import pandas as pd
 
 from ..io import atomic_output
 from .methods import METHODS, ExplainMethod, MethodInput
+from .shards import SELECTION_COLUMNS, SHARD_COLUMNS, read_shards
 from .tasks import ExplainTask
 
 __all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS", "target_genes", "first_tss", "tss_map"]
 
 log = logging.getLogger(__name__)
-
-SELECTION_COLUMNS = ["rank", "peak_index", "chrom", "start", "end", "score", "status"]
-SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "n_genes", "train_loss", "seconds", *SELECTION_COLUMNS]
-# What readers of the shards rely on (timings and losses are informative only).
-REQUIRED_SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "rank", "peak_index", "chrom", "start", "end",
-                          "status"]
-
 
 def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, top_n: int,
                  mito_prefix: str = "MT-") -> list[int]:
@@ -227,30 +221,6 @@ class _ShardRecord:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def read_shards(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]], dict]:
-    """Shard tables concatenated (one row per selected peak; a method that did not run on a
-    target has one row with ``status`` 'not run: ...' and ``peak_index`` -1), the genes of each
-    target keyed by file stem, and the GRIDS curves keyed by ``L{L}/{stem}``, from the metas."""
-    if not tables:
-        raise ValueError("no selection tables to read")
-    frames = []
-    for path in tables:
-        frame = pd.read_csv(path, sep="\t", dtype={"chrom": str, "cell_type": str, "target": str})
-        missing = [c for c in REQUIRED_SHARD_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: not an explain shard table, it lacks columns {', '.join(missing)}")
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    table["chrom"] = table["chrom"].fillna("")
-    members: dict[str, list[str]] = {}
-    curves: dict[str, Any] = {}
-    for path in metas:
-        meta = json.loads(Path(path).read_text())
-        members.update(meta["genes"])
-        curves.update(meta["curves"])
-    return table, members, curves
 
 
 def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], gtf: str, out_dir: str,

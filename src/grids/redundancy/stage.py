@@ -130,7 +130,8 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     """Maps of every selection of ``method`` at every L: ``{out_dir}/L{L}/{stem}.tsv/.bedpe/.png``
     and the method's summary table. ``expected`` lists the ``L{L}/{stem}`` keys the rule promises."""
     from ..evaluate.stage import evaluation_cells
-    from ..explain.stage import first_tss, read_shards
+    from ..explain.shards import read_shards
+    from ..explain.stage import first_tss
 
     options = MapSettings.from_config(dict(settings))
     table, members, _ = read_shards(tables, metas)

@@ -8,7 +8,7 @@ example the SNARE-seq-depth simulation (issue 16):
     snakemake --cores 2 --configfile config/sparse/config.yaml --until train_surrogate
 
 On the same split, it trains the surrogate twice, with the default settings and with the
-sparse-data settings of config/sparse (``type_weight: 1``, ``peak_dropout: 0.7``), and prints
+sparse-data settings of config/sparse/config.yaml (its ``surrogate`` block), and prints
 each one's held-out median per-gene Pearson r, marker-mean R² and best epoch next to ridge, the
 kNN-in-LSI predictor (TF-IDF + SVD, 30 neighbours) and the cell-type-mean predictor (which reads
 the labels, so it is the reference for how much of the expression is cell identity).
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from grids.config import read_targets
 from grids.surrogate.data import load_paired
@@ -30,8 +31,13 @@ from grids.surrogate.saved import load_surrogate, save_surrogate
 from grids.surrogate.stage import gene_links
 from grids.surrogate.train import TrainSettings, train_surrogate
 
-VARIANTS = {"surrogate (defaults)": {}, "surrogate (type_weight 1, peak_dropout 0.7)": {"type_weight": 1.0,
-                                                                                        "peak_dropout": 0.7}}
+SPARSE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "sparse" / "config.yaml"
+
+
+def sparse_settings() -> dict:
+    """The training settings config/sparse/config.yaml sets (so this script and it never differ)."""
+    surrogate = yaml.safe_load(SPARSE_CONFIG.read_text()).get("surrogate", {})
+    return {key: value for key, value in surrogate.items() if key in TrainSettings.__dataclass_fields__}
 
 
 def main() -> None:
@@ -52,8 +58,11 @@ def main() -> None:
           f"{data.atac.shape[1]} peaks, median {int(pd.Series(depth).median())} open peaks per cell, "
           f"{len(data.genes)} genes, {len(data.cell_types)} cell types")
     links = gene_links(data, str(gtf), 500_000)
+    sparse = sparse_settings()
+    variants = {"surrogate (defaults)": {},
+                "surrogate (" + ", ".join(f"{k} {v}" for k, v in sparse.items()) + ")": sparse}
     rows = []
-    for name, extra in VARIANTS.items():
+    for name, extra in variants.items():
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             model, info = train_surrogate(data, TrainSettings(threads=args.threads, device=args.device, **extra),

@@ -126,13 +126,8 @@ class ModuleObjective:
     def gains(self, cells: FeatureSet, subset: np.ndarray) -> np.ndarray:
         """d_j = dL/dm_j at x \\ r, where m_j moves feature j from x_j towards the baseline: the
         first-order change of L from removing j (on r, from moving it further)."""
-        base = self._masks([subset])[0]
-        with torch.no_grad():
-            start = self._removed(cells.inputs, base.unsqueeze(0))[0]
         mask = torch.zeros(self.n_features, device=self.device, dtype=self.dtype, requires_grad=True)
-        perturbed = start + mask * (self.baseline - cells.inputs)
-        predicted = self._outputs(perturbed).index_select(1, self.targets).clamp_min(0.0)
-        loss = (predicted / cells.reference).square().sum(-1).mean()
+        loss = self._loss_of_masks(cells, (self._masks([subset])[0] + mask).unsqueeze(0))[0]
         (gradient,) = torch.autograd.grad(loss, mask)
         return gradient.cpu().numpy().astype(np.float64)
 

@@ -17,10 +17,12 @@ import numpy as np
 
 from .data import PairedData
 
-__all__ = ["per_gene_pearson", "marker_mean_r2", "ridge_baseline", "knn_lsi_baseline", "cell_type_mean_baseline",
-           "evaluate_predictions"]
+__all__ = ["per_gene_pearson", "marker_mean_r2", "ridge_baseline", "lsi_embedding", "knn_lsi_baseline",
+           "cell_type_mean_baseline", "evaluate_predictions", "KNN_NEIGHBOURS"]
 
 log = logging.getLogger(__name__)
+
+KNN_NEIGHBOURS = 30  # training cells a test cell's kNN-in-LSI prediction averages
 
 
 def per_gene_pearson(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -78,7 +80,7 @@ def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, seed: int 
     return normalize(svd.transform(weighted)[:, 1:])
 
 
-def knn_lsi_baseline(data: PairedData, n_neighbors: int = 30, n_components: int = 30, seed: int = 0) -> np.ndarray:
+def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_components: int = 30, seed: int = 0) -> np.ndarray:
     """Test-cell expression as the mean over each cell's ``n_neighbors`` nearest training cells
     in the LSI embedding of the peaks (cosine distance)."""
     from sklearn.neighbors import NearestNeighbors

@@ -16,7 +16,7 @@ from ..io import atomic_output
 from ..plots import marker_heatmaps, predictor_comparison, umap_expression
 from ..atac.qc import read_tss
 from .data import PairedData, cis_links, load_paired
-from .metrics import cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
+from .metrics import KNN_NEIGHBOURS, cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
 from .saved import load_surrogate, save_surrogate
 from .train import TrainSettings, train_surrogate
 
@@ -85,7 +85,7 @@ def run_train_surrogate(
         metrics["surrogate_linear_cis"] = evaluate_predictions(saved.predict(data.atac[test]), data, markers)
     ridge_prediction, alpha = ridge_baseline(data)
     metrics["ridge"] = {**evaluate_predictions(ridge_prediction, data, markers), "alpha": alpha}
-    metrics["knn_lsi"] = {**evaluate_predictions(knn_lsi_baseline(data), data, markers), "n_neighbors": 30}
+    metrics["knn_lsi"] = {**evaluate_predictions(knn_lsi_baseline(data), data, markers), "n_neighbors": KNN_NEIGHBOURS}
     metrics["cell_type_mean"] = evaluate_predictions(cell_type_mean_baseline(data), data, markers)
     metrics["training"] = {k: v for k, v in info.items() if k != "history"}
     metrics["history"] = info["history"]

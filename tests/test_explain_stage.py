@@ -68,6 +68,8 @@ def _run(toy, tmp_path, tasks, method="grids", resume=None, **settings):
 
 
 def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path, monkeypatch, caplog):
+    """GRIDS runs a shard's targets one cell type at a time (all of a type's targets together),
+    so a record holds whole cell types: Ctrl-C in the second cell type keeps the first's."""
     import grids.explain.stage as stage
 
     tasks = [ExplainTask("a", "G1"), ExplainTask("b", "G2"), ExplainTask("a", "top2", "set")]
@@ -76,24 +78,25 @@ def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path
     real_target_genes = stage.target_genes
     calls: list[str] = []
 
-    def interrupted_at_the_second_task(task, *args, **kwargs):
+    def interrupted_in_the_second_cell_type(task, *args, **kwargs):
         calls.append(task.stem)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # Ctrl-C while the second task runs
+        if task.cell_type == "b":
+            raise KeyboardInterrupt  # Ctrl-C while cell type b runs
         return real_target_genes(task, *args, **kwargs)
 
-    monkeypatch.setattr(stage, "target_genes", interrupted_at_the_second_task)
+    monkeypatch.setattr(stage, "target_genes", interrupted_in_the_second_cell_type)
     with pytest.raises(KeyboardInterrupt):
         _run(toy, tmp_path / "run", tasks, resume=str(record))
+    assert calls == ["a__G1", "a__top2", "b__G2"], "a cell type's targets did not run together"
     assert not (tmp_path / "run" / "shard.tsv").exists() and not (tmp_path / "run" / "shard.json").exists()
-    assert list(json.loads(record.read_text())["tasks"]) == ["a__G1"]
+    assert list(json.loads(record.read_text())["tasks"]) == ["a__G1", "a__top2"]
 
     calls.clear()
     monkeypatch.setattr(stage, "target_genes", lambda task, *a, **k: calls.append(task.stem) or real_target_genes(task, *a, **k))
     with caplog.at_level("INFO", logger="grids.explain.stage"):
         resumed = _run(toy, tmp_path / "run", tasks, resume=str(record))
-    assert calls == ["b__G2", "a__top2"], "the finished task was computed again"
-    assert "1 task(s) already done (a__G1)" in caplog.text
+    assert calls == ["b__G2"], "a finished task was computed again"
+    assert "2 task(s) already done (a__G1, a__top2)" in caplog.text
     assert not record.exists(), "the record outlived the finished shard"
     pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), straight.drop(columns="seconds"))
     assert (json.loads((tmp_path / "run" / "shard.json").read_text())
@@ -103,7 +106,7 @@ def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path
     record.write_text(json.dumps({"fingerprint": "other", "tasks": {"a__G1": {}}}))
     calls.clear()
     _run(toy, tmp_path / "run", tasks, resume=str(record))
-    assert calls == ["a__G1", "b__G2", "a__top2"]
+    assert calls == ["a__G1", "a__top2", "b__G2"]
 
 
 @pytest.mark.parametrize("method", ["grids", "random", "saliency", "smoothgrad", "fimap", "correlation", "sage", "lime"])

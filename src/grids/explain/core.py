@@ -14,6 +14,8 @@ the removal, so a removal is still exact.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,8 +87,14 @@ class SubsetObjective:
 
     # ---- cells --------------------------------------------------------------------------------
     @torch.no_grad()
-    def cells(self, X: sp.spmatrix) -> CellSet:
-        """Encode cells once; every later subset only touches the removed columns."""
+    def cells(self, X: sp.spmatrix, *, shared: CellSet | None = None) -> CellSet:
+        """Encode cells once; every later subset only touches the removed columns. ``shared``:
+        the same cells as another objective on this surrogate encoded them (their matrix and
+        pooled sums are reused; only this objective's cis state and baseline are computed)."""
+        if shared is not None:
+            X, batch, pooled = shared.X, shared.batch, shared.pooled
+            cis = self._tensor((X @ self.cis_rows).toarray())
+            return CellSet(X, shared.X_columns, batch, pooled, cis, self.predict(pooled, cis).clamp_min(BASELINE_FLOOR))
         X = sp.csr_matrix(X, dtype=np.float32)
         batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
         pooled = self.model.pooled(batch)
@@ -115,9 +123,13 @@ class SubsetObjective:
     def predict(self, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
         """F for the objective's output genes, clamped at 0, from pooled sums (cells x C x d) and
         the cis state of those genes (cells x outputs * sums)."""
+        return self.predict_from_hidden(self.model.decoder_hidden(pooled), cis)
+
+    def predict_from_hidden(self, hidden: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
+        """:meth:`predict` from the decoder's shared hidden layer (rows x hidden)."""
         state = cis.reshape(*cis.shape[:-1], len(self.output), self.cis_width)
         contribution = self.model.cis_from_state(state, self.decode_genes)
-        return self.model.genes_from_pooled(pooled, contribution, self.decode_genes).clamp_min(0.0)
+        return self.model.genes_from_hidden(hidden, contribution, self.decode_genes).clamp_min(0.0)
 
     def subset(self, cells: CellSet, rows: np.ndarray) -> CellSet:
         """A subset of the cells (a training batch)."""
@@ -139,26 +151,75 @@ class SubsetObjective:
 
     def loss_from_state(self, cells: CellSet, pooled: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
         """L per leading index: pooled is (..., cells, C, d), cis (..., cells, outputs); mean over cells."""
-        if cis.shape[-1] != self.cis_rows.shape[1]:
-            raise ValueError(f"cis state has {cis.shape[-1]} columns, the objective reads {self.cis_rows.shape[1]} "
-                             f"({len(self.output)} genes x {self.cis_width} sums)")
-        shape = pooled.shape[:-2]
-        flat_pooled = pooled.reshape(-1, *pooled.shape[-2:])
-        flat_cis = cis.reshape(-1, cis.shape[-1])
-        ratio = self.predict(flat_pooled, flat_cis).view(*shape, -1) / cells.baseline
+        return losses_of_states([(self, cells, pooled, cis)])[0]
+
+    def loss_from_prediction(self, cells: CellSet, predicted: torch.Tensor) -> torch.Tensor:
+        """L per leading index from predictions (..., cells, outputs); mean over cells."""
+        return self.per_cell_terms(predicted, cells.baseline).mean(-1)
+
+    def per_cell_terms(self, predicted: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+        """Each cell's term of L (L is their mean) from its predictions and baseline (..., outputs)."""
+        ratio = predicted / baseline
         per_cell = ratio.index_select(-1, self.target_cols).square().sum(-1)
         if self.beta > 0 and len(self.other_cols):
             side = (ratio.index_select(-1, self.other_cols) - 1.0).square().sum(-1)
             per_cell = per_cell + self.beta / len(self.other_cols) * side
-        return per_cell.mean(-1)
+        return per_cell
 
-    @torch.no_grad()
+    def _check_cis_width(self, cis: torch.Tensor) -> None:
+        if cis.shape[-1] != self.cis_rows.shape[1]:
+            raise ValueError(f"cis state has {cis.shape[-1]} columns, the objective reads {self.cis_rows.shape[1]} "
+                             f"({len(self.output)} genes x {self.cis_width} sums)")
+
+    # ---- the objective of subsets: each method answers one request, answer_many answers many ----
+    # The search asks these four questions (grids.explain.search.Ask). answer_many answers many
+    # targets' questions of one kind at once: their states go through the decoder's shared
+    # layers in one pass (the bulk of the cost), then each target's own output genes.
     def loss(self, cells: CellSet, subset: np.ndarray) -> float:
         """L(r) on these cells."""
-        if len(subset) == 0:
-            return float(self.loss_from_state(cells, cells.pooled, cells.cis))
-        pooled, cis = self.removal(cells, subset)
-        return float(self.loss_from_state(cells, cells.pooled - pooled, cells.cis - cis))
+        return SubsetObjective.answer_many("loss", [(self, cells, (subset,))])[0]
+
+    def gains(self, cells: CellSet, subset: np.ndarray) -> np.ndarray:
+        """d_j = mean_cells G_j . (E[j, 0] - E[j, x_j]) for every peak: the first-order change of L
+        from removing j, with G taken at x \\ r and x the original input (so d on r is the effect
+        of keeping r removed; DESIGN §5 step 2, one backward pass)."""
+        return SubsetObjective.answer_many("gains", [(self, cells, (subset,))])[0]
+
+    def swap_losses(self, cells: CellSet, subset: np.ndarray, position: int, candidates: np.ndarray) -> np.ndarray:
+        """L of the subset with ``subset[position]`` swapped for each candidate; entry 0 is the
+        unchanged subset (DESIGN §5 step 4: exact, in one batched forward)."""
+        return SubsetObjective.answer_many("swap_losses", [(self, cells, (subset, position, candidates))])[0]
+
+    def put_back_losses(self, cells: CellSet, subset: np.ndarray) -> np.ndarray:
+        """[L(r), L(r \\ {r_1}), ..., L(r \\ {r_L})]: the objective with each member alone put back
+        (leave-one-out scores, sufficiency of window peaks), decoding only the cells in which that
+        member is open."""
+        return SubsetObjective.answer_many("put_back_losses", [(self, cells, (subset,))])[0]
+
+    def subset_losses(self, cells: CellSet, subsets: np.ndarray) -> np.ndarray:
+        """L of each row of ``subsets`` (m x L peak indices) on these cells, exactly, in batched
+        forwards: each distinct peak's removal is computed once and summed per subset."""
+        return SubsetObjective.answer_many("subset_losses", [(self, cells, (subsets,))])[0]
+
+    @property
+    def batch_key(self) -> int:
+        """Objectives with equal keys can answer their requests together (:meth:`answer_many`)."""
+        return id(self.model)
+
+    @staticmethod
+    def answer_many(name: str, requests: Sequence[tuple[SubsetObjective, CellSet, tuple]]) -> list:
+        """Answer ``name`` ("loss", "gains", "swap_losses", "subset_losses" or "put_back_losses") for each request
+        (objective, cells, arguments); the objectives share one surrogate. The answers equal the
+        one-at-a-time ones up to float rounding of the larger products."""
+        if name == "gains":
+            return _gains_many(requests)
+        with torch.no_grad():
+            blocks = (block for index, (objective, cells, args) in enumerate(requests)
+                      for block in _state_blocks(name, index, objective, cells, args))
+            per_request = _stream_losses(blocks, len(requests))
+        if name == "loss":
+            return [float(losses[0]) for losses in per_request]
+        return [losses.cpu().numpy().astype(np.float64) for losses in per_request]
 
     @torch.no_grad()
     def relative_change(self, cells: CellSet, subset: np.ndarray) -> float:
@@ -172,27 +233,32 @@ class SubsetObjective:
         valid = mean_before > 0
         return float((change[valid] / mean_before[valid]).mean()) if bool(valid.any()) else float("nan")
 
-    # ---- DESIGN §5 step 2: the gain of every peak in one backward pass ------------------------
-    def gains(self, cells: CellSet, subset: np.ndarray) -> np.ndarray:
-        """d_j = mean_cells G_j . (E[j, 0] - E[j, x_j]) for every peak: the first-order change of L
-        from removing j, with G taken at x \\ r and x the original input (so d on r is the effect
-        of keeping r removed)."""
-        with torch.no_grad():
-            if len(subset):
-                pooled, cis = self.removal(cells, subset)
-                pooled, cis = cells.pooled - pooled, cells.cis - cis
-            else:
-                pooled, cis = cells.pooled, cells.cis
-        n_peaks = self.model.config.n_peaks
-        mask = torch.zeros(n_peaks, device=self.device, dtype=self.dtype, requires_grad=True)
-        cis = cis.clone().requires_grad_(True)
-        # Removing peak j by an amount e_j takes e_j x_j D_j off its chromosome's pooled sum.
-        perturbed_pooled = pooled - self.model.open_sums(cells.batch, mask.index_select(0, cells.batch.peaks))
-        loss = self.loss_from_state(cells, perturbed_pooled, cis)
-        pooled_gain, cis_gradient = torch.autograd.grad(loss, (mask, cis))
+    def _pooled_gains(self, cells: CellSet, pooled_gradient: torch.Tensor) -> torch.Tensor:
+        """The pooled sums' part of every peak's gain: removing e_j x_j takes e_j x_j D_j off its
+        chromosome's sum, so d_j = -sum_cells x_j D_j . dL/dpooled[cell, c(j)], one dot product
+        per open entry (not the encoder's backward pass over all peaks)."""
+        columns = cells.X_columns  # peak j's open cells: indices[indptr[j]:indptr[j + 1]]
+        n_chroms, width = pooled_gradient.shape[1], pooled_gradient.shape[2]
+        if columns.nnz == 0:
+            return torch.zeros(self.n_features, device=self.device, dtype=pooled_gradient.dtype)
+        # S[j, cell * C + c(j)] = x_j in that cell, so (S @ G)_j = sum_cells x_j dL/dpooled[cell, c(j)].
+        chrom = np.repeat(self._chrom_of_peak_np, np.diff(columns.indptr))
+        with warnings.catch_warnings():  # torch calls its CSR support beta; the product is exact
+            warnings.simplefilter("ignore", UserWarning)
+            opened = torch.sparse_csr_tensor(
+                torch.as_tensor(columns.indptr.astype(np.int64)),
+                torch.as_tensor(columns.indices.astype(np.int64) * n_chroms + chrom),
+                torch.ones(columns.nnz, dtype=pooled_gradient.dtype), size=(self.n_features, cells.n_cells * n_chroms),
+            ).to(self.device)
+        summed = torch.sparse.mm(opened, pooled_gradient.reshape(-1, width))  # peaks x d
+        return (summed * self.delta).sum(-1).neg()
+
+    def _gains_with_cis(self, cells: CellSet, pooled_gain: torch.Tensor, cis_gradient: torch.Tensor) -> np.ndarray:
+        """The gains from the mask's gradient through the pooled sums plus the cis path's part:
+        removing e_j x_j takes e_j x_j W_gj off each sum of each nearby gene g, so
+        d_j -= sum_links W_gj sum_cells x_j dL/ds_g, gathered per link (only genes the loss depends
+        on), never as a peaks x genes matrix."""
         gains = pooled_gain.cpu().numpy().astype(np.float64)
-        # ... and e_j x_j W_gj off each sum of each nearby gene g: d_j -= sum_links W_gj sum_cells x_j dL/ds_g,
-        # gathered per link (only genes the loss depends on), never as a peaks x genes matrix.
         if self.cis_rows.nnz:
             used = np.flatnonzero((cis_gradient.abs().sum(0) > 0).cpu().numpy())
             links = self.cis_columns[:, used].tocoo()
@@ -201,38 +267,6 @@ class SubsetObjective:
                 per_link = (open_ * cis_gradient[:, torch.as_tensor(used[links.col], device=self.device)]).sum(0)
                 np.add.at(gains, links.row, -links.data * per_link.cpu().numpy())
         return gains
-
-    # ---- DESIGN §5 step 4: exact evaluation of k swaps in one batched forward -----------------
-    @torch.no_grad()
-    def swap_losses(self, cells: CellSet, subset: np.ndarray, position: int, candidates: np.ndarray) -> np.ndarray:
-        """L of the subset with ``subset[position]`` swapped for each candidate; entry 0 is the
-        unchanged subset."""
-        removed_pooled, removed_cis = self.removal(cells, subset)
-        pooled, cis = cells.pooled - removed_pooled, cells.cis - removed_cis
-        back_pooled, back_cis = self.removal(cells, subset[position : position + 1])
-        cand_pooled, cand_cis = self._per_peak_removal(cells, candidates)  # k x cells x ...
-        states_pooled = torch.cat([pooled.unsqueeze(0), (pooled + back_pooled).unsqueeze(0) - cand_pooled])
-        states_cis = torch.cat([cis.unsqueeze(0), (cis + back_cis).unsqueeze(0) - cand_cis])
-        return self.loss_from_state(cells, states_pooled, states_cis).cpu().numpy().astype(np.float64)
-
-    @torch.no_grad()
-    def subset_losses(self, cells: CellSet, subsets: np.ndarray, chunk: int = 32) -> np.ndarray:
-        """L of each row of ``subsets`` (m x L peak indices) on these cells, exactly, in batched
-        forwards: each distinct peak's removal is computed once and summed per subset."""
-        subsets = np.asarray(subsets, dtype=np.int64)
-        peaks, inverse = np.unique(subsets, return_inverse=True)
-        inverse = inverse.reshape(subsets.shape)
-        per_pooled, per_cis = self._per_peak_removal(cells, peaks)  # u x cells x ...
-        out = np.empty(len(subsets))
-        for lo in range(0, len(subsets), chunk):
-            rows = inverse[lo : lo + chunk]
-            member = torch.zeros(len(rows), len(peaks), device=self.device, dtype=self.dtype)
-            member[torch.arange(len(rows), device=self.device).repeat_interleave(rows.shape[1]),
-                   torch.as_tensor(rows.ravel(), device=self.device)] = 1.0
-            pooled = cells.pooled.unsqueeze(0) - torch.einsum("mu,ucrd->mcrd", member, per_pooled)
-            cis = cells.cis.unsqueeze(0) - torch.einsum("mu,ucg->mcg", member, per_cis)
-            out[lo : lo + chunk] = self.loss_from_state(cells, pooled, cis).cpu().numpy()
-        return out
 
     def _per_peak_removal(self, cells: CellSet, peaks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Removal of each peak alone: (k, cells, C, d) and (k, cells, G)."""
@@ -245,3 +279,223 @@ class SubsetObjective:
         pooled[rows, :, self.chrom_of_peak[index], :] = open_.unsqueeze(-1) * self.delta[index].unsqueeze(1)
         cis = open_.unsqueeze(-1) * self._tensor(self.cis_rows[peaks].toarray()).unsqueeze(1)
         return pooled, cis
+
+
+# ---- batched answers -----------------------------------------------------------------------------
+MAX_DECODER_ROWS = 1 << 15  # states per pass through the decoder's shared layers (bounds memory)
+
+
+def losses_of_states(items: Sequence[tuple[SubsetObjective, CellSet, torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """L of stacked states for several objectives on one surrogate: item (objective, cells,
+    pooled (..., cells, C, d), cis (..., cells, outputs)) gives L per leading index. The decoder's
+    shared layers run once over every item's states; each objective then reads its own genes."""
+    for objective, _, _, cis in items:
+        objective._check_cis_width(cis)
+    flat = [pooled.reshape(-1, *pooled.shape[-2:]) for _, _, pooled, _ in items]
+    hidden = items[0][0].model.decoder_hidden(flat[0] if len(flat) == 1 else torch.cat(flat))
+    out, lo = [], 0
+    for (objective, cells, pooled, cis), rows in zip(items, flat):
+        predicted = objective.predict_from_hidden(hidden[lo : lo + len(rows)], cis.reshape(-1, cis.shape[-1]))
+        lo += len(rows)
+        out.append(objective.loss_from_prediction(cells, predicted.view(*pooled.shape[:-2], -1)))
+    return out
+
+
+@dataclass
+class _RowBlock:
+    """States of some cells to pass through the decoder, and how their per-cell terms of L
+    become the losses a request asked for."""
+
+    request: int
+    objective: SubsetObjective
+    pooled: torch.Tensor  # rows x C x d
+    cis: torch.Tensor  # rows x outputs * sums
+    baseline: torch.Tensor  # rows x outputs
+    finish: Callable[[torch.Tensor], torch.Tensor]  # per-row terms -> this block's losses
+
+
+def _stream_losses(blocks, n_requests: int) -> list[torch.Tensor]:
+    """Losses of row blocks, passed through the decoder's shared layers in groups of about
+    MAX_DECODER_ROWS rows; per request, its blocks' losses in order."""
+    found: list[list[torch.Tensor]] = [[] for _ in range(n_requests)]
+    group: list[_RowBlock] = []
+    rows = 0
+
+    def flush() -> None:
+        pooled = [block.pooled for block in group]
+        hidden = group[0].objective.model.decoder_hidden(pooled[0] if len(pooled) == 1 else torch.cat(pooled))
+        lo = 0
+        for block in group:
+            predicted = block.objective.predict_from_hidden(hidden[lo : lo + len(block.pooled)], block.cis)
+            lo += len(block.pooled)
+            found[block.request].append(block.finish(block.objective.per_cell_terms(predicted, block.baseline)).reshape(-1))
+        group.clear()
+
+    for block in blocks:
+        group.append(block)
+        rows += len(block.pooled)
+        if rows >= MAX_DECODER_ROWS:
+            flush()
+            rows = 0
+    if group:
+        flush()
+    return [torch.cat(losses) for losses in found]
+
+
+def _mean_over_cells(terms: torch.Tensor) -> torch.Tensor:
+    return terms.mean(-1)
+
+
+def _state_blocks(name: str, index: int, objective: SubsetObjective, cells: CellSet, args: tuple):
+    """The row blocks a request is scored on."""
+    if name == "loss":
+        (subset,) = args
+        if len(subset) == 0:
+            pooled, cis = cells.pooled, cells.cis
+        else:
+            removed_pooled, removed_cis = objective.removal(cells, subset)
+            pooled, cis = cells.pooled - removed_pooled, cells.cis - removed_cis
+        yield _RowBlock(index, objective, pooled, cis, cells.baseline, _mean_over_cells)
+    elif name == "swap_losses":
+        subset, position, candidates = args
+        subset = np.asarray(subset, dtype=np.int64)
+        options = np.repeat(subset[None, :], len(candidates) + 1, axis=0)
+        options[1:, position] = candidates
+        yield from _subset_blocks(index, objective, cells, options)
+    elif name == "subset_losses":
+        (subsets,) = args
+        yield from _subset_blocks(index, objective, cells, np.asarray(subsets, dtype=np.int64))
+    elif name == "put_back_losses":
+        (subset,) = args
+        subset = np.asarray(subset, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        yield from _delta_blocks(index, objective, cells, subset,
+                                 [(empty, empty)] + [(empty, subset[i : i + 1]) for i in range(len(subset))])
+    else:
+        raise ValueError(f"unknown objective request {name!r}")
+
+
+def _subset_blocks(index: int, objective: SubsetObjective, cells: CellSet, subsets: np.ndarray):
+    """Row blocks giving L of each row of ``subsets`` (m x L) exactly (:func:`_delta_blocks`),
+    against the reference R of the peaks in more than half of the rows: for the k swaps at one
+    position, r without that member; for leave-one-out rows, r."""
+    m = len(subsets)
+    peaks, counts = np.unique(subsets, return_counts=True)
+    reference = peaks[counts * 2 > m]
+    in_reference = np.zeros(objective.n_features, dtype=bool)
+    in_reference[reference] = True
+    differences = []
+    for row in subsets:
+        in_row = np.unique(row)
+        differences.append((in_row[~in_reference[in_row]], np.setdiff1d(reference, in_row, assume_unique=True)))
+    yield from _delta_blocks(index, objective, cells, reference, differences)
+
+
+def _delta_blocks(index: int, objective: SubsetObjective, cells: CellSet, reference: np.ndarray,
+                  differences: list[tuple[np.ndarray, np.ndarray]]):
+    """Row blocks giving, exactly, L of each subset R + A_i - B_i for (A_i, B_i) in
+    ``differences``, touching only the cells that differ from the reference subset R.
+
+    A cell in which no peak of A_i or B_i is open has R's state, so only the other cells are
+    decoded: L_i = (sum_cells t_R - sum_changed t_R + sum_changed t_i) / n, t the per-cell terms.
+    """
+    n = cells.n_cells
+    if len(reference):
+        removed_pooled, removed_cis = objective.removal(cells, reference)
+        ref_pooled, ref_cis = cells.pooled - removed_pooled, cells.cis - removed_cis
+    else:
+        ref_pooled, ref_cis = cells.pooled, cells.cis
+    columns = cells.X_columns
+    # Per subset: the cells that change and the (changed cell, peak, sign) entries that change them.
+    plans = []
+    for added, put_back in differences:
+        differ = np.concatenate([added, put_back]).astype(np.int64)
+        open_rows = [columns.indices[columns.indptr[j] : columns.indptr[j + 1]] for j in differ]
+        counts = [len(r) for r in open_rows]
+        entry_cell = np.concatenate(open_rows) if open_rows else np.zeros(0, dtype=np.int64)
+        changed = np.unique(entry_cell).astype(np.int64)
+        entry_sign = np.repeat(np.concatenate([np.full(len(added), -1.0), np.full(len(put_back), 1.0)]), counts)
+        plans.append((changed, np.searchsorted(changed, entry_cell), np.repeat(differ, counts), entry_sign))
+    shared: dict[str, torch.Tensor] = {}
+    first, lo = True, 0
+    while lo < len(plans) or first:
+        hi, rows = lo, n if first else 0
+        while hi < len(plans) and (hi == lo or rows + len(plans[hi][0]) <= MAX_DECODER_ROWS):
+            rows += len(plans[hi][0])
+            hi += 1
+        yield _delta_block(index, objective, cells, ref_pooled, ref_cis, plans[lo:hi], shared, include_reference=first)
+        first, lo = False, hi
+
+
+def _delta_block(index: int, objective: SubsetObjective, cells: CellSet, ref_pooled: torch.Tensor,
+                 ref_cis: torch.Tensor, plans: list, shared: dict, include_reference: bool) -> _RowBlock:
+    """One block of :func:`_delta_blocks`: the changed cells of some rows (after the reference's
+    cells when ``include_reference``), with the finishing step that turns their terms into L."""
+    device = objective.device
+    sizes = [len(plan[0]) for plan in plans]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    cell_of_row = np.concatenate([plan[0] for plan in plans]) if plans else np.zeros(0, dtype=np.int64)
+    row_of_entry = np.concatenate([plan[1] + offset for plan, offset in zip(plans, offsets)]) if plans else \
+        np.zeros(0, dtype=np.int64)
+    entry_peak = np.concatenate([plan[2] for plan in plans]).astype(np.int64) if plans else np.zeros(0, dtype=np.int64)
+    entry_sign = np.concatenate([plan[3] for plan in plans]) if plans else np.zeros(0)
+    rows = torch.as_tensor(cell_of_row, device=device)
+    pooled = ref_pooled.index_select(0, rows)
+    cis = ref_cis.index_select(0, rows)
+    if len(entry_peak):
+        unique_peaks, inverse = np.unique(entry_peak, return_inverse=True)
+        row_index = torch.as_tensor(row_of_entry, device=device)
+        sign = objective._tensor(entry_sign).unsqueeze(1)
+        peak_index = torch.as_tensor(entry_peak, device=device)
+        pooled = pooled.index_put((row_index, objective.chrom_of_peak.index_select(0, peak_index)),
+                                  sign * objective.delta.index_select(0, peak_index), accumulate=True)
+        peak_cis = objective._tensor(objective.cis_rows[unique_peaks].toarray())
+        cis = cis.index_add(0, row_index, sign * peak_cis.index_select(0, torch.as_tensor(inverse, device=device)))
+    baseline = cells.baseline.index_select(0, rows)
+    if include_reference:
+        pooled, cis = torch.cat([ref_pooled, pooled]), torch.cat([ref_cis, cis])
+        baseline = torch.cat([cells.baseline, baseline])
+    option_of_row = torch.as_tensor(np.repeat(np.arange(len(plans)), sizes), device=device)
+    n = cells.n_cells
+
+    def finish(terms: torch.Tensor) -> torch.Tensor:
+        terms = terms.double()
+        if include_reference:
+            shared["reference"], terms = terms[:n], terms[n:]
+            shared["total"] = shared["reference"].sum()
+        zeros = torch.zeros(len(plans), device=device, dtype=torch.float64)
+        new = zeros.index_add(0, option_of_row, terms)
+        old = zeros.index_add(0, option_of_row, shared["reference"].index_select(0, rows))
+        return (shared["total"] - old + new) / n
+
+    return _RowBlock(index, objective, pooled, cis, baseline, finish)
+
+
+def _gains_many(requests: Sequence[tuple[SubsetObjective, CellSet, tuple]]) -> list[np.ndarray]:
+    """:meth:`SubsetObjective.gains` for each request, one backward pass per group of requests
+    (the targets' losses are summed: each mask's gradient is its own target's)."""
+    out: list[np.ndarray] = []
+    start = 0
+    while start < len(requests):
+        stop, rows = start, 0
+        while stop < len(requests) and (stop == start or rows + requests[stop][1].n_cells <= MAX_DECODER_ROWS):
+            rows += requests[stop][1].n_cells
+            stop += 1
+        items, leaves = [], []
+        for objective, cells, (subset,) in requests[start:stop]:
+            with torch.no_grad():
+                if len(subset):
+                    pooled, cis = objective.removal(cells, subset)
+                    pooled, cis = cells.pooled - pooled, cells.cis - cis
+                else:
+                    pooled, cis = cells.pooled, cells.cis
+            pooled = pooled.clone().requires_grad_(True)
+            cis = cis.clone().requires_grad_(True)
+            items.append((objective, cells, pooled, cis))
+            leaves += [pooled, cis]
+        losses = losses_of_states(items)
+        gradients = torch.autograd.grad(losses[0] if len(losses) == 1 else torch.stack(losses).sum(), leaves)
+        for (objective, cells, _, _), pooled_gradient, cis_gradient in zip(items, gradients[::2], gradients[1::2]):
+            out.append(objective._gains_with_cis(cells, objective._pooled_gains(cells, pooled_gradient), cis_gradient))
+        start = stop
+    return out

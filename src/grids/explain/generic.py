@@ -5,7 +5,7 @@ removed peaks' columns of a linear encoder. A model in general gives no such sho
 removal sets the features to a baseline value and the model is run on the masked inputs; gains
 come from autograd of the objective with respect to a per-feature mask. The search
 (:func:`grids.explain.search.grids_search`) uses both objectives through the same methods:
-``cells``, ``subset``, ``loss``, ``gains``, ``swap_losses``, ``subset_losses``,
+``cells``, ``subset``, ``loss``, ``gains``, ``swap_losses``, ``subset_losses``, ``put_back_losses``,
 ``relative_change`` and ``n_features``.
 """
 
@@ -112,6 +112,13 @@ class ModuleObjective:
     def subset_losses(self, cells: FeatureSet, subsets: np.ndarray) -> np.ndarray:
         """L of each row of ``subsets`` (m x L feature indices)."""
         return self._loss_of_masks(cells, self._masks(list(np.asarray(subsets)))).cpu().numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def put_back_losses(self, cells: FeatureSet, subset: np.ndarray) -> np.ndarray:
+        """[L(r), L(r without r_1), ..., L(r without r_L)]: each member alone put back."""
+        subset = np.asarray(subset, dtype=np.int64)
+        return self._loss_of_masks(cells, self._masks([subset] + [np.delete(subset, i) for i in range(len(subset))])
+                                   ).cpu().numpy().astype(np.float64)
 
     @torch.no_grad()
     def swap_losses(self, cells: FeatureSet, subset: np.ndarray, position: int, candidates: np.ndarray) -> np.ndarray:

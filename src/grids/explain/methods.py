@@ -61,12 +61,16 @@ class ExplainMethod:
     threads: int = 2  # CPU threads of one shard job
     short_ranking: str = "keep"
     summary: str = ""
+    # A search method's plan: (input, L) -> a search (grids.explain.search.drive) that yields its
+    # questions to the objective, so that a shard runs the searches of all its targets of one
+    # cell type together. It raises NotRun as ``run`` does.
+    plan: Callable[[MethodInput, int], Any] | None = None
 
 
-def _grids(restricted: bool) -> Callable[[MethodInput, int], Any]:
-    def run(given: MethodInput, L: int):
+def _grids_plan(restricted: bool) -> Callable[[MethodInput, int], Any]:
+    def plan(given: MethodInput, L: int):
         from .baselines import NotRun
-        from .search import GridsSettings, grids_search, search_candidates, sufficient_order
+        from .search import GridsSettings, grids_steps, search_candidates, sufficient_order
 
         settings = given.settings
         search = GridsSettings(L=L, k=int(settings.get("k", 32)), steps=int(settings.get("steps", 500)),
@@ -80,9 +84,18 @@ def _grids(restricted: bool) -> Callable[[MethodInput, int], Any]:
         if "sufficient" not in given.cache and search.moves == "pairs":
             given.cache["sufficient"] = sufficient_order(given.objective, given.train, given.nearby, allowed=allowed,
                                                          seed=given.seed)
-        return grids_search(given.objective, given.train, search, validation=given.validation, window=given.nearby,
-                            allowed=allowed, sufficient=given.cache.get("sufficient"), progress=given.progress,
-                            description=given.description)
+        return grids_steps(given.objective, given.train, search, validation=given.validation, window=given.nearby,
+                           allowed=allowed, sufficient=given.cache.get("sufficient"), progress=given.progress,
+                           description=given.description)
+    return plan
+
+
+def _run_plan(plan: Callable[[MethodInput, int], Any]) -> Callable[[MethodInput, int], Any]:
+    """A search method's one-target run: its plan driven alone."""
+    def run(given: MethodInput, L: int):
+        from .search import drive
+
+        return drive([plan(given, L)])[0]
     return run
 
 
@@ -131,10 +144,12 @@ def _lime(given: MethodInput, L: int):
 
 
 _ENTRIES = [
-    ExplainMethod("grids", _grids(False), "search", gpu=True, reads=(*_SEARCH_SETTINGS, "seed", "window"),
-                  summary="GRIDS over every open peak"),
-    ExplainMethod("grids_cis", _grids(True), "search", gpu=True, reads=(*_SEARCH_SETTINGS, "seed", "window"),
-                  summary="GRIDS restricted to the targets' cis window (explain.window)"),
+    ExplainMethod("grids", _run_plan(_grids_plan(False)), "search", gpu=True,
+                  reads=(*_SEARCH_SETTINGS, "seed", "window"), summary="GRIDS over every open peak",
+                  plan=_grids_plan(False)),
+    ExplainMethod("grids_cis", _run_plan(_grids_plan(True)), "search", gpu=True,
+                  reads=(*_SEARCH_SETTINGS, "seed", "window"),
+                  summary="GRIDS restricted to the targets' cis window (explain.window)", plan=_grids_plan(True)),
     ExplainMethod("random", _random, "ranking", gpu=False, reads=("seed",), summary="a seeded random subset"),
     ExplainMethod("saliency", _saliency, "ranking", gpu=True, summary="the best first-order gains"),
     ExplainMethod("smoothgrad", _smoothgrad, "ranking", gpu=True, reads=("seed",),

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .core import CellSet, SubsetObjective
 
-__all__ = ["GridsSettings", "Selection", "check_subset_size", "grids_search", "open_candidates", "rank_subset",
+__all__ = ["Ask", "GridsSettings", "Selection", "answer", "check_subset_size", "drive", "grids_search", "grids_searches",
+           "grids_steps", "open_candidates", "rank_subset",
            "search_candidates", "sufficient_order", "sufficiency_scores"]
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,73 @@ class Selection:
     curve: dict[str, list[float]] = field(default_factory=dict)  # step -> batch / validation loss
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One question a search asks its objective: ``objective.<name>(cells, *args)``, where name
+    is ``loss``, ``gains``, ``swap_losses`` or ``subset_losses``."""
+
+    name: str
+    objective: Any
+    cells: Any
+    args: tuple
+
+
+# A search is a generator: it yields an Ask (or a list of them), is sent the answer (or the
+# list of answers), and returns its result. drive() runs many searches in lockstep, so that the
+# questions of many targets are answered together.
+Search = Generator[Any, Any, Any]
+
+
+def answer(asks: Sequence[Ask]) -> list:
+    """The answers to ``asks``: objectives that answer many at once (a shared ``batch_key`` and
+    an ``answer_many``) get their asks of one kind together, the others one at a time."""
+    out: list = [None] * len(asks)
+    groups: dict[tuple, list[int]] = {}
+    for i, ask in enumerate(asks):
+        key = getattr(ask.objective, "batch_key", None)
+        groups.setdefault((ask.name, type(ask.objective), id(ask.objective) if key is None else key), []).append(i)
+    for (name, kind, _), members in groups.items():
+        many = getattr(kind, "answer_many", None)
+        if many is not None:
+            answers = many(name, [(asks[i].objective, asks[i].cells, asks[i].args) for i in members])
+        else:
+            answers = [getattr(asks[i].objective, name)(asks[i].cells, *asks[i].args) for i in members]
+        for i, value in zip(members, answers):
+            out[i] = value
+    return out
+
+
+def drive(searches: Sequence[Search], *, progress: bool = False, description: str = "searches") -> list:
+    """Run searches in lockstep and return their results, in order. Each round collects the
+    pending question of every unfinished search and answers them together (:func:`answer`); a
+    search that finishes drops out, so each target stops on its own."""
+    results: list = [None] * len(searches)
+    pending: dict[int, Any] = {}
+    bar = tqdm(total=len(searches), desc=description, unit="target", disable=not progress, leave=False)
+
+    def advance(i: int, value: Any) -> None:
+        try:
+            pending[i] = searches[i].send(value)
+        except StopIteration as stop:
+            results[i] = stop.value
+            pending.pop(i, None)
+            bar.update(1)
+
+    for i in range(len(searches)):
+        advance(i, None)
+    while pending:
+        order = list(pending)
+        flat = [(i, ask) for i in order for ask in (pending[i] if isinstance(pending[i], list) else [pending[i]])]
+        answers = answer([ask for _, ask in flat])
+        by_search: dict[int, list] = {}
+        for (i, _), value in zip(flat, answers):
+            by_search.setdefault(i, []).append(value)
+        for i in order:
+            advance(i, by_search.get(i, []) if isinstance(pending[i], list) else by_search[i][0])
+    bar.close()
+    return results
+
+
 def open_candidates(cells: CellSet) -> np.ndarray:
     """Peaks open in at least one of the cells: only their removal can change a prediction."""
     return np.flatnonzero(np.asarray(cells.X.getnnz(axis=0)) > 0)
@@ -65,32 +135,26 @@ def check_subset_size(candidates: np.ndarray, L: int) -> None:
 
 def rank_subset(objective: SubsetObjective, cells: CellSet, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Order a subset by how much the objective rises when each member alone is put back."""
-    full = objective.loss(cells, subset)
-    scores = np.array([objective.loss(cells, np.delete(subset, i)) - full for i in range(len(subset))])
+    return drive([_ranked(objective, cells, subset)])[0]
+
+
+def _ranked(objective, cells, subset: np.ndarray) -> Search:
+    """:func:`rank_subset` as a search's questions."""
+    full, *without = yield Ask("put_back_losses", objective, cells, (subset,))
+    scores = np.array(without) - full
     order = np.argsort(-scores, kind="stable")
     return subset[order], scores[order]
 
 
-def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.ndarray,
-                       chunk: int = 64) -> np.ndarray:
+def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.ndarray) -> np.ndarray:
     """CREME-style sufficiency of each window peak: how much higher the objective stays when it
     is the only window peak left open, L(W \\ {j}) - L(W). A peak that keeps the target on alone
     scores high even when removing it alone changes nothing (a redundant enhancer)."""
     window = np.asarray(window, dtype=np.int64)
     if len(window) == 0:
         return np.zeros(0)
-    import torch
-
-    with torch.no_grad():
-        removed_pooled, removed_cis = objective.removal(cells, window)
-        pooled, cis = cells.pooled - removed_pooled, cells.cis - removed_cis
-        closed = float(objective.loss_from_state(cells, pooled, cis))
-        out = np.empty(len(window))
-        for lo in range(0, len(window), chunk):
-            back_pooled, back_cis = objective._per_peak_removal(cells, window[lo : lo + chunk])
-            losses = objective.loss_from_state(cells, pooled.unsqueeze(0) + back_pooled, cis.unsqueeze(0) + back_cis)
-            out[lo : lo + chunk] = losses.cpu().numpy() - closed
-    return out
+    losses = objective.put_back_losses(cells, window)
+    return losses[1:] - losses[0]
 
 
 def search_candidates(cells: CellSet, allowed: np.ndarray | None = None) -> np.ndarray:
@@ -115,26 +179,25 @@ def sufficient_order(objective: SubsetObjective, cells: CellSet, window: np.ndar
     return in_window[np.argsort(-sufficiency_scores(objective, cells, in_window), kind="stable")]
 
 
-def _member_scores(objective: SubsetObjective, cells: CellSet, subset: np.ndarray, loss: float) -> np.ndarray:
+def _member_scores(objective: SubsetObjective, cells: CellSet, subset: np.ndarray, loss: float) -> Search:
     """How much L rises when each member alone is put back (leave-one-out)."""
     if len(subset) < 2:
         return np.full(len(subset), np.inf)
-    rows = np.array([np.delete(subset, i) for i in range(len(subset))])
-    return objective.subset_losses(cells, rows) - loss
+    return (yield Ask("put_back_losses", objective, cells, (subset,)))[1:] - loss
 
 
 def _pair_move(objective: SubsetObjective, train: CellSet, subset: np.ndarray, loss: float, pool: np.ndarray,
-               positions: int) -> tuple[np.ndarray, float] | None:
+               positions: int) -> Search:
     """The best subset with two of r's weakest members replaced by a pair from ``pool``, scored
     exactly on all training cells; None when no pair lowers L."""
     pool = np.setdiff1d(pool, subset)
     if len(pool) < 2 or len(subset) < 2:
         return None
-    weakest = np.argsort(_member_scores(objective, train, subset, loss), kind="stable")[:positions]
+    weakest = np.argsort((yield from _member_scores(objective, train, subset, loss)), kind="stable")[:positions]
     options = [np.concatenate([np.delete(subset, [p, q]), [a, b]])
                for p, q in itertools.combinations(sorted(weakest), 2)
                for a, b in itertools.combinations(pool, 2)]
-    losses = objective.subset_losses(train, np.array(options))
+    losses = yield Ask("subset_losses", objective, train, (np.array(options),))
     best = int(np.argmin(losses))
     if losses[best] >= loss:
         return None
@@ -159,13 +222,39 @@ def grids_search(
     it on ``validation`` cells, so the search never ends worse than its start on held-out cells.
     ``window`` (the targets' cis-window peaks) feeds the sufficiency proposals of pair moves;
     ``allowed`` restricts the candidates (a cis-restricted search). ``sufficient`` is
-    :func:`sufficient_order` computed beforehand (it is the same for every L).
+    :func:`sufficient_order` computed beforehand (it is the same for every L). Many targets at
+    once: :func:`grids_searches`.
     """
+    return drive([grids_steps(objective, train, settings, validation=validation, window=window, allowed=allowed,
+                              sufficient=sufficient, progress=progress, description=description)])[0]
+
+
+def grids_searches(searches: Sequence[Search], *, progress: bool = False, description: str = "grids") -> list[Selection]:
+    """Run several :func:`grids_steps` searches together (e.g. every target of one cell type, at
+    every L): each step's gains, swap evaluations and checks of all unfinished targets are
+    answered in one batched pass, and each target stops on its own. Each result equals its
+    :func:`grids_search` run up to float rounding."""
+    return drive(searches, progress=progress, description=description)
+
+
+def grids_steps(
+    objective: SubsetObjective,
+    train: CellSet,
+    settings: GridsSettings,
+    *,
+    validation: CellSet | None = None,
+    window: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+    sufficient: np.ndarray | None = None,
+    progress: bool = False,
+    description: str = "grids",
+) -> Search:
+    """:func:`grids_search` as a search (see :func:`drive`): it yields its questions to the objective."""
     candidates = search_candidates(train, allowed)
     check_subset_size(candidates, settings.L)
     rng = np.random.default_rng(settings.seed)
     if settings.init == "saliency":
-        gains = objective.gains(train, np.array([], dtype=np.int64))
+        gains = yield Ask("gains", objective, train, (np.array([], dtype=np.int64),))
         subset = np.sort(candidates[np.argsort(gains[candidates], kind="stable")[: settings.L]])
     elif settings.init == "random":
         subset = np.sort(rng.choice(candidates, size=settings.L, replace=False))
@@ -173,8 +262,8 @@ def grids_search(
         raise ValueError(f"unknown GRIDS start {settings.init!r}; use random or saliency")
     start = subset.copy()
     since_swap = 0
-    train_loss = objective.loss(train, subset)
-    val_loss = objective.loss(validation, subset) if validation is not None else None
+    train_loss = yield Ask("loss", objective, train, (subset,))
+    val_loss = (yield Ask("loss", objective, validation, (subset,))) if validation is not None else None
     allowed_mask = np.zeros(objective.n_features, dtype=bool)
     allowed_mask[candidates] = True
     if settings.moves != "pairs" or window is None:
@@ -182,12 +271,12 @@ def grids_search(
     elif sufficient is None:
         sufficient = sufficient_order(objective, train, window, allowed=allowed, seed=settings.seed)
 
-    def accept(proposal: np.ndarray, proposal_loss: float) -> bool:
+    def accept(proposal: np.ndarray, proposal_loss: float) -> Search:
         """Kept when L falls on the training cells and does not rise on the validation cells."""
         nonlocal subset, train_loss, val_loss
         if proposal_loss >= train_loss:
             return False
-        proposal_val = objective.loss(validation, proposal) if validation is not None else None
+        proposal_val = (yield Ask("loss", objective, validation, (proposal,))) if validation is not None else None
         if proposal_val is not None and proposal_val > val_loss:
             return False
         subset, train_loss, val_loss = proposal, proposal_loss, proposal_val
@@ -202,7 +291,7 @@ def grids_search(
             batch = objective.subset(train, rows)
         else:
             batch = train
-        gains = objective.gains(batch, subset)
+        gains = yield Ask("gains", objective, batch, (subset,))
         # Row i of the transition matrix is d shifted by a constant, so its k best entries are
         # the k lowest gains outside r, whatever i is (DESIGN §5 step 3).
         open_outside = allowed_mask.copy()
@@ -213,7 +302,7 @@ def grids_search(
             break
         best = pool[np.argpartition(gains[pool], k - 1)[:k]] if k < len(pool) else pool
         position = step % settings.L
-        losses = objective.swap_losses(batch, subset, position, best)
+        losses = yield Ask("swap_losses", objective, batch, (subset, position, best))
         choice = 0
         move = "none"
         if settings.verify:
@@ -224,7 +313,7 @@ def grids_search(
                     break
                 swapped = subset.copy()
                 swapped[position] = best[option - 1]
-                if accept(swapped, objective.loss(train, swapped)):
+                if (yield from accept(swapped, (yield Ask("loss", objective, train, (swapped,))))):
                     choice, move = int(option), "swap"
                     break
         else:
@@ -244,8 +333,8 @@ def grids_search(
             by_sufficiency = [j for j in sufficient.tolist() if j not in in_subset][:half]
             proposals = np.array(list(dict.fromkeys([*by_sufficiency, *by_gain.tolist()]))[: settings.pair_pool],
                                  dtype=np.int64)
-            moved = _pair_move(objective, train, subset, train_loss, proposals, settings.pair_positions)
-            if moved is not None and accept(*moved):
+            moved = yield from _pair_move(objective, train, subset, train_loss, proposals, settings.pair_positions)
+            if moved is not None and (yield from accept(*moved)):
                 since_swap, stalled, move = 0, False, "pair"
                 n_pair_moves += 1
         curve["step"].append(step)
@@ -253,11 +342,15 @@ def grids_search(
         curve["train"].append(float(train_loss) if settings.verify else float("nan"))
         curve["move"].append(move)
         if validation is not None:
-            curve["validation"].append(val_loss if settings.verify else objective.loss(validation, subset))
+            if settings.verify:
+                curve["validation"].append(val_loss)
+            else:
+                curve["validation"].append((yield Ask("loss", objective, validation, (subset,))))
             bar.set_postfix(batch=f"{losses[choice]:.4g}", val=f"{curve['validation'][-1]:.4g}")
         if stalled:
             log.debug("no swap or pair move in %d passes over r: stopping at step %d", settings.patience, step)
             break
+    bar.close()
     if n_pair_moves:
         log.debug("%s: %d pair move(s) kept", description, n_pair_moves)
     # The objective (squared per-cell ratios, log scale) and the reported drop (change of the
@@ -269,5 +362,5 @@ def grids_search(
             log.info("%s: the search's end drops the targets less than its start on validation cells; "
                      "keeping the start", description)
             subset, curve["kept_start"] = start, True
-    peaks, scores = rank_subset(objective, train, subset)
-    return Selection(peaks, scores, objective.loss(train, subset), curve)
+    peaks, scores = yield from _ranked(objective, train, subset)
+    return Selection(peaks, scores, (yield Ask("loss", objective, train, (subset,))), curve)

@@ -106,71 +106,61 @@ def run_explain_shard(
     seed = int(settings.get("seed", 0))
     top_n = int(settings.get("top_n_genes", 100))
     window = int(settings.get("window", 500_000))
-    rows: list[dict] = []
+    beta = float(settings.get("beta", 0.0))
+    by_task: dict[str, list[dict]] = {}
     curves: dict[str, Any] = {}
     members: dict[str, list[str]] = {}
     record = _ShardRecord(resume, _shard_fingerprint(model, paired, method, settings, tasks)) if resume else None
+    todo = []
     for task in tasks:
         if record is not None and task.stem in record.done:
             finished = record.done[task.stem]
-            rows += finished["rows"]
+            by_task[task.stem] = finished["rows"]
             curves.update(finished["curves"])
             members[task.stem] = finished["members"]
-            continue
-        task_start = len(rows)
-        if task.cell_type not in data.cell_types:
-            raise ValueError(f"cell type {task.cell_type!r} is not in {paired} (it has: {', '.join(data.cell_types)})")
-        code = data.cell_types.index(task.cell_type)
-        train_rows = np.flatnonzero((data.cell_type == code) & (data.split == "train"))
-        val_rows = np.flatnonzero((data.cell_type == code) & (data.split == "val"))
-        if len(train_rows) == 0:
-            raise ValueError(f"cell type {task.cell_type!r} has no training cells in {paired}; "
-                             "it cannot be explained")
-        genes = target_genes(task, data.genes, data.rna[train_rows].mean(0), top_n, mito_prefix)
-        members[task.stem] = [data.genes[g] for g in genes]
-        objective = SubsetObjective(saved.model, np.array(genes), beta=float(settings.get("beta", 0.0)))
-        train = objective.cells(data.atac[train_rows])
-        validation = objective.cells(data.atac[val_rows]) if len(val_rows) else None
-        n_open = int((np.asarray(train.X.getnnz(axis=0)) > 0).sum())
-        if Ls[-1] > n_open:
-            raise ValueError(f"L = {Ls[-1]} is larger than the {n_open} peaks open in the training cells of "
-                             f"{task.cell_type!r}; lower explain.L")
-        nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
-        expression = data.rna[train_rows][:, genes].mean(1)
-        given = MethodInput(objective, train, validation, nearby, expression, settings, seed, window,
-                            progress=progress)
-        ranking = None  # a ranking method's ranking at the largest L, reused for the others
-        for L in Ls:
-            started = time.perf_counter()
-            status = "ok"
-            try:
+        else:
+            todo.append(task)
+    # A search method runs all of a cell type's targets, at every L, in one lockstep pass
+    # (grids.explain.search.drive): they share their cells, and the decoder's shared layers
+    # answer all their questions at once. Ranking methods run one target at a time.
+    groups = _cell_type_groups(todo) if spec.plan is not None else [[task] for task in todo]
+    shared_cells: dict[tuple[str, str], Any] = {}
+    for group in groups:
+        givens = []
+        for task in group:
+            genes = target_genes(task, data.genes, data.rna[_rows(data, task, "train", paired)].mean(0), top_n,
+                                 mito_prefix)
+            members[task.stem] = [data.genes[g] for g in genes]
+            givens.append(_method_input(task, genes, data, tss, saved.model, beta, settings, seed, window, Ls,
+                                        shared_cells, paired, progress))
+        outcomes = _search_group(spec, givens, Ls, progress) if spec.plan is not None else \
+            [_run_one(spec, given, Ls) for given in givens]
+        for task, genes, per_L in zip(group, (members[t.stem] for t in group), outcomes):
+            task_rows = []
+            for L, selection, status, seconds in per_L:
+                common = {"method": method, "L": L, "cell_type": task.cell_type, "target": task.target,
+                          "kind": task.kind, "n_genes": len(genes), "seconds": seconds}
+                if selection is None:
+                    log.warning("%s %s L=%d %s", method, task.stem, L, status)
+                    task_rows.append({**common, "train_loss": np.nan, "rank": 0, "peak_index": -1, "chrom": "",
+                                      "start": -1, "end": -1, "score": np.nan, "status": status})
+                    continue
+                log.info("%s %s L=%d: train objective %.4g in %.1f s", method, task.stem, L, selection.train_loss,
+                         seconds)
                 if spec.kind == "search":
-                    given.description = f"{task.stem} L{L}"
-                    selection = spec.run(given, L)
                     curves[f"L{L}/{task.stem}"] = selection.curve
-                else:
-                    if ranking is None:
-                        ranking = spec.run(given, Ls[-1])
-                    selection = _first(objective, train, ranking, L, spec)
-            except baselines.NotRun as reason:
-                status = f"not run: {reason}"
-                selection = None
-            seconds = time.perf_counter() - started
-            common = {"method": method, "L": L, "cell_type": task.cell_type, "target": task.target, "kind": task.kind,
-                      "n_genes": len(genes), "seconds": seconds}
-            if selection is None:
-                log.warning("%s %s L=%d %s", method, task.stem, L, status)
-                rows.append({**common, "train_loss": np.nan, "rank": 0, "peak_index": -1, "chrom": "", "start": -1,
-                             "end": -1, "score": np.nan, "status": status})
-                continue
-            log.info("%s %s L=%d: train objective %.4g in %.1f s", method, task.stem, L, selection.train_loss, seconds)
-            for rank, (peak, score) in enumerate(zip(selection.peaks, selection.scores), start=1):
-                rows.append({**common, "train_loss": selection.train_loss, "rank": rank, "peak_index": int(peak),
-                             "chrom": str(data.peaks["chrom"].iloc[peak]), "start": int(data.peaks["start"].iloc[peak]),
-                             "end": int(data.peaks["end"].iloc[peak]), "score": float(score), "status": status})
-        if record is not None:
-            record.add(task.stem, rows[task_start:], {k: v for k, v in curves.items() if k.endswith(f"/{task.stem}")},
-                       members[task.stem])
+                for rank, (peak, score) in enumerate(zip(selection.peaks, selection.scores), start=1):
+                    task_rows.append({**common, "train_loss": selection.train_loss, "rank": rank,
+                                      "peak_index": int(peak), "chrom": str(data.peaks["chrom"].iloc[peak]),
+                                      "start": int(data.peaks["start"].iloc[peak]),
+                                      "end": int(data.peaks["end"].iloc[peak]), "score": float(score),
+                                      "status": status})
+            by_task[task.stem] = task_rows
+            if record is not None:
+                record.add(task.stem, task_rows, {k: v for k, v in curves.items() if k.endswith(f"/{task.stem}")},
+                           members[task.stem])
+        shared_cells.clear()
+    rows = [row for task in tasks for row in by_task[task.stem]]
     table = pd.DataFrame(rows, columns=SHARD_COLUMNS)
     with atomic_output(out_table) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
@@ -179,6 +169,100 @@ def run_explain_shard(
     if record is not None:
         record.remove()
     return table
+
+
+def _cell_type_groups(tasks: Sequence[ExplainTask]) -> list[list[ExplainTask]]:
+    """Tasks grouped by cell type, in the order their cell types first appear."""
+    groups: dict[str, list[ExplainTask]] = {}
+    for task in tasks:
+        groups.setdefault(task.cell_type, []).append(task)
+    return list(groups.values())
+
+
+def _rows(data, task: ExplainTask, split: str, paired: str) -> np.ndarray:
+    """The task's cell type's cells of one split; a cell type the data lacks is an error."""
+    if task.cell_type not in data.cell_types:
+        raise ValueError(f"cell type {task.cell_type!r} is not in {paired} (it has: {', '.join(data.cell_types)})")
+    code = data.cell_types.index(task.cell_type)
+    rows = np.flatnonzero((data.cell_type == code) & (data.split == split))
+    if split == "train" and len(rows) == 0:
+        raise ValueError(f"cell type {task.cell_type!r} has no training cells in {paired}; it cannot be explained")
+    return rows
+
+
+def _method_input(task: ExplainTask, genes: list[int], data, tss: pd.DataFrame, model, beta: float,
+                  settings: Mapping[str, Any], seed: int, window: int, Ls: list[int], shared_cells: dict,
+                  paired: str, progress: bool) -> MethodInput:
+    """A task's objective, its encoded training and validation cells (encoded once per cell type
+    and shared by its targets' objectives) and the rest of what a method is given."""
+    from . import baselines
+    from .core import SubsetObjective
+
+    objective = SubsetObjective(model, np.array(genes), beta=beta)
+    train_rows, val_rows = _rows(data, task, "train", paired), _rows(data, task, "val", paired)
+    train = objective.cells(data.atac[train_rows], shared=shared_cells.get((task.cell_type, "train")))
+    shared_cells[(task.cell_type, "train")] = train
+    validation = None
+    if len(val_rows):
+        validation = objective.cells(data.atac[val_rows], shared=shared_cells.get((task.cell_type, "val")))
+        shared_cells[(task.cell_type, "val")] = validation
+    n_open = int((np.asarray(train.X.getnnz(axis=0)) > 0).sum())
+    if Ls[-1] > n_open:
+        raise ValueError(f"L = {Ls[-1]} is larger than the {n_open} peaks open in the training cells of "
+                         f"{task.cell_type!r}; lower explain.L")
+    nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
+    expression = data.rna[train_rows][:, genes].mean(1)
+    return MethodInput(objective, train, validation, nearby, expression, settings, seed, window, progress=progress,
+                       description=task.stem)
+
+
+def _run_one(spec: ExplainMethod, given: MethodInput, Ls: list[int]) -> list[tuple]:
+    """(L, selection or None, status, seconds) per L for one target: a ranking method ranks once,
+    at the largest L, and each L reports its first L peaks."""
+    from . import baselines
+
+    out, ranking, stem = [], None, given.description
+    for L in Ls:
+        started = time.perf_counter()
+        try:
+            if spec.kind == "search":
+                given.description = f"{stem} L{L}"
+                selection, status = spec.run(given, L), "ok"
+            else:
+                if ranking is None:
+                    ranking = spec.run(given, Ls[-1])
+                selection, status = _first(given.objective, given.train, ranking, L, spec), "ok"
+        except baselines.NotRun as reason:
+            selection, status = None, f"not run: {reason}"
+        out.append((L, selection, status, time.perf_counter() - started))
+    given.description = stem
+    return out
+
+
+def _search_group(spec: ExplainMethod, givens: list[MethodInput], Ls: list[int], progress: bool) -> list[list[tuple]]:
+    """:func:`_run_one` for a search method over several targets of one cell type, all targets and
+    L together; each search's seconds are its share of the group's time."""
+    from . import baselines
+    from .search import drive
+
+    started = time.perf_counter()
+    planned, outcomes = [], [[None] * len(Ls) for _ in givens]
+    for i, given in enumerate(givens):
+        stem = given.description
+        given.progress = False  # one bar for the group (drive's), not one per search
+        for j, L in enumerate(Ls):
+            given.description = f"{stem} L{L}"
+            try:
+                planned.append((i, j, spec.plan(given, L)))
+            except baselines.NotRun as reason:
+                outcomes[i][j] = (L, None, f"not run: {reason}")
+            given.description = stem
+    selections = drive([search for _, _, search in planned], progress=progress,
+                       description=f"{spec.name} {givens[0].train.n_cells} cells" if givens else spec.name)
+    for (i, j, _), selection in zip(planned, selections):
+        outcomes[i][j] = (Ls[j], selection, "ok")
+    share = (time.perf_counter() - started) / max(1, len(givens) * len(Ls))
+    return [[(*outcome, share) for outcome in per_L] for per_L in outcomes]
 
 
 def _shard_fingerprint(model: str, paired: str, method: str, settings: Mapping[str, Any],

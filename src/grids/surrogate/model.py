@@ -314,28 +314,42 @@ class Surrogate(nn.Module):
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
         return (y - self.gene_mean) / self.gene_scale
 
+    def decoder_hidden(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The RNA decoder's last hidden layer from pooled sums (rows x hidden): the part of F
+        every output gene shares, so the explainer computes it once for many targets' states."""
+        return self.rna_decoder[:-1](self.f_ar(self.encode_pooled(pooled)))
+
+    def standardised_from_hidden(self, hidden: torch.Tensor, cis: torch.Tensor | None = None,
+                                 genes: torch.Tensor | None = None) -> torch.Tensor:
+        """Standardised expression (unclamped) from :meth:`decoder_hidden`; with ``genes`` only
+        those outputs (and ``cis`` holds only their columns)."""
+        last = self.rna_decoder[-1]
+        if genes is None:
+            out = last(hidden)
+        else:
+            out = F.linear(hidden, last.weight.index_select(0, genes), last.bias.index_select(0, genes))
+        return out if cis is None else out + cis
+
     def genes_standardised(self, pooled: torch.Tensor, cis: torch.Tensor | None = None,
                            genes: torch.Tensor | None = None) -> torch.Tensor:
         """Standardised expression from pooled sums and the cis term (unclamped). With ``genes``
         only those outputs are computed (and ``cis`` holds only their columns): the decoder's
         last layer is most of the cost when the explainer needs a single gene."""
-        latent = self.f_ar(self.encode_pooled(pooled))
+        return self.standardised_from_hidden(self.decoder_hidden(pooled), cis, genes)
+
+    def genes_from_hidden(self, hidden: torch.Tensor, cis: torch.Tensor | None = None,
+                          genes: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-normalised expression (unclamped) from :meth:`decoder_hidden`; all genes or ``genes``."""
+        out = self.standardised_from_hidden(hidden, cis, genes)
         if genes is None:
-            out = self.rna_decoder(latent)
-        else:
-            last = self.rna_decoder[-1]
-            out = F.linear(self.rna_decoder[:-1](latent), last.weight.index_select(0, genes),
-                           last.bias.index_select(0, genes))
-        return out if cis is None else out + cis
+            return out * self.gene_scale + self.gene_mean
+        return out * self.gene_scale.index_select(0, genes) + self.gene_mean.index_select(0, genes)
 
     def genes_from_pooled(self, pooled: torch.Tensor, cis: torch.Tensor | None = None,
                           genes: torch.Tensor | None = None) -> torch.Tensor:
         """Log-normalised expression (unclamped): f_Dec^r(f_AR(f_Enc^a(s))) plus the cis term;
         all genes, or only ``genes``."""
-        out = self.genes_standardised(pooled, cis, genes)
-        if genes is None:
-            return out * self.gene_scale + self.gene_mean
-        return out * self.gene_scale.index_select(0, genes) + self.gene_mean.index_select(0, genes)
+        return self.genes_from_hidden(self.decoder_hidden(pooled), cis, genes)
 
     def forward(self, batch: SparseBatch) -> torch.Tensor:
         """F(x): predicted log-normalised expression, clamped at 0."""

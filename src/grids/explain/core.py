@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +27,7 @@ from ..surrogate.model import SparseBatch, Surrogate, csr_to_batch
 
 __all__ = ["CellSet", "SubsetObjective"]
 
+BATCHES_KEPT = 4  # training batches a cell set keeps for the other targets of a lockstep search
 BASELINE_FLOOR = 1e-3  # y = F(x) floored here, so a ratio stays finite for a gene the model puts at 0
 
 
@@ -39,6 +41,9 @@ class CellSet:
     pooled: torch.Tensor  # cells x chromosomes x d_h, unperturbed
     cis: torch.Tensor  # cells x (output genes x cis sums), the unperturbed cis state
     baseline: torch.Tensor  # F(x) floored at BASELINE_FLOOR (cells x genes)
+    # Shared by every objective's view of these cells (targets of one cell type): their training
+    # batches and the gains' sparse matrix, built once for all targets that ask in lockstep.
+    cache: dict = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
@@ -94,7 +99,8 @@ class SubsetObjective:
         if shared is not None:
             X, batch, pooled = shared.X, shared.batch, shared.pooled
             cis = self._tensor((X @ self.cis_rows).toarray())
-            return CellSet(X, shared.X_columns, batch, pooled, cis, self.predict(pooled, cis).clamp_min(BASELINE_FLOOR))
+            return CellSet(X, shared.X_columns, batch, pooled, cis, self.predict(pooled, cis).clamp_min(BASELINE_FLOOR),
+                           shared.cache)
         X = sp.csr_matrix(X, dtype=np.float32)
         batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
         pooled = self.model.pooled(batch)
@@ -133,10 +139,21 @@ class SubsetObjective:
 
     def subset(self, cells: CellSet, rows: np.ndarray) -> CellSet:
         """A subset of the cells (a training batch)."""
-        X = cells.X[rows]
+        rows = np.asarray(rows, dtype=np.int64)
         index = torch.as_tensor(rows, device=self.device)
-        batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
-        return CellSet(X, X.tocsc(), batch, cells.pooled[index], cells.cis[index], cells.baseline[index])
+        # Targets searching in lockstep with one seed draw the same batch at the same step: its
+        # matrix, encoding and cache are made once (the last few batches are kept).
+        made = cells.cache.setdefault("batches", OrderedDict())
+        key = rows.tobytes()
+        if key not in made:
+            X = cells.X[rows]
+            batch = csr_to_batch(X, self._chrom_of_peak_np, self.model.n_chroms).to(self.device)
+            made[key] = (X, X.tocsc(), batch, cells.pooled[index], {})
+            if len(made) > BATCHES_KEPT:
+                made.popitem(last=False)
+        made.move_to_end(key)
+        X, X_columns, batch, pooled, cache = made[key]
+        return CellSet(X, X_columns, batch, pooled, cells.cis[index], cells.baseline[index], cache)
 
     # ---- perturbations ------------------------------------------------------------------------
     def removal(self, cells: CellSet, peaks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,16 +259,25 @@ class SubsetObjective:
         if columns.nnz == 0:
             return torch.zeros(self.n_features, device=self.device, dtype=pooled_gradient.dtype)
         # S[j, cell * C + c(j)] = x_j in that cell, so (S @ G)_j = sum_cells x_j dL/dpooled[cell, c(j)].
+        opened = cells.cache.get("gains_matrix")
+        if opened is None or opened.dtype != pooled_gradient.dtype:
+            opened = cells.cache["gains_matrix"] = self._gains_matrix(cells, pooled_gradient.dtype)
+        summed = torch.sparse.mm(opened, pooled_gradient.reshape(-1, width))  # peaks x d
+        return (summed * self.delta).sum(-1).neg()
+
+    def _gains_matrix(self, cells: CellSet, dtype: torch.dtype) -> torch.Tensor:
+        """S of :meth:`_pooled_gains` for these cells, as a sparse CSR tensor."""
+        columns = cells.X_columns
+        n_chroms = self.model.n_chroms
         chrom = np.repeat(self._chrom_of_peak_np, np.diff(columns.indptr))
         with warnings.catch_warnings():  # torch calls its CSR support beta; the product is exact
             warnings.simplefilter("ignore", UserWarning)
             opened = torch.sparse_csr_tensor(
                 torch.as_tensor(columns.indptr.astype(np.int64)),
                 torch.as_tensor(columns.indices.astype(np.int64) * n_chroms + chrom),
-                torch.ones(columns.nnz, dtype=pooled_gradient.dtype), size=(self.n_features, cells.n_cells * n_chroms),
+                torch.ones(columns.nnz, dtype=dtype), size=(self.n_features, cells.n_cells * n_chroms),
             ).to(self.device)
-        summed = torch.sparse.mm(opened, pooled_gradient.reshape(-1, width))  # peaks x d
-        return (summed * self.delta).sum(-1).neg()
+        return opened
 
     def _gains_with_cis(self, cells: CellSet, pooled_gain: torch.Tensor, cis_gradient: torch.Tensor) -> np.ndarray:
         """The gains from the mask's gradient through the pooled sums plus the cis path's part:
@@ -385,9 +411,10 @@ def _subset_blocks(index: int, objective: SubsetObjective, cells: CellSet, subse
     in_reference = np.zeros(objective.n_features, dtype=bool)
     in_reference[reference] = True
     differences = []
-    for row in subsets:
-        in_row = np.unique(row)
-        differences.append((in_row[~in_reference[in_row]], np.setdiff1d(reference, in_row, assume_unique=True)))
+    for row in subsets.tolist():  # rows are short: Python sets beat numpy's set routines here
+        in_row = set(row)
+        differences.append((np.array(sorted(j for j in in_row if not in_reference[j]), dtype=np.int64),
+                            np.array([j for j in reference.tolist() if j not in in_row], dtype=np.int64)))
     yield from _delta_blocks(index, objective, cells, reference, differences)
 
 
@@ -413,7 +440,8 @@ def _delta_blocks(index: int, objective: SubsetObjective, cells: CellSet, refere
         open_rows = [columns.indices[columns.indptr[j] : columns.indptr[j + 1]] for j in differ]
         counts = [len(r) for r in open_rows]
         entry_cell = np.concatenate(open_rows) if open_rows else np.zeros(0, dtype=np.int64)
-        changed = np.unique(entry_cell).astype(np.int64)
+        # One differing peak (a swap, a put-back): its open cells are already sorted and distinct.
+        changed = (open_rows[0] if len(open_rows) == 1 else np.unique(entry_cell)).astype(np.int64)
         entry_sign = np.repeat(np.concatenate([np.full(len(added), -1.0), np.full(len(put_back), 1.0)]), counts)
         plans.append((changed, np.searchsorted(changed, entry_cell), np.repeat(differ, counts), entry_sign))
     shared: dict[str, torch.Tensor] = {}

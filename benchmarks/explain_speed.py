@@ -20,7 +20,7 @@ import torch
 
 LABELS = {"gains": "gradient (gains)", "swap_losses": "candidate evaluation",
           "loss": "objective on all training / validation cells (swap check, curve, ranking)",
-          "subset_losses": "pair moves"}
+          "subset_losses": "pair moves", "put_back_losses": "leave-one-out scores (pair moves, ranking)"}
 
 
 class Timer:

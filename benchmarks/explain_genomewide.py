@@ -26,19 +26,14 @@ from tqdm.auto import tqdm
 def main() -> None:
     from grids.explain.core import SubsetObjective
     from grids.explain.search import GridsSettings, drive, grids_search, grids_steps, sufficient_order
-    from paper_shapes import paper_surrogate, random_cells
+    from paper_shapes import add_shape_arguments, paper_surrogate, random_cells
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=3000, help="genes explained (the first N)")
     parser.add_argument("--L", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64, help="targets per lockstep pass")
     parser.add_argument("--compare", type=int, default=8, help="targets also run one at a time")
-    parser.add_argument("--peaks", type=int, default=127219)
-    parser.add_argument("--genes", type=int, default=3000)
-    parser.add_argument("--train-cells", type=int, default=700)
-    parser.add_argument("--val-cells", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_shape_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, windows = paper_surrogate(args.peaks, args.genes, args.device)

@@ -52,17 +52,12 @@ class Timer:
 def main() -> None:
     from grids.explain.core import SubsetObjective
     from grids.explain.search import GridsSettings, grids_search
-    from paper_shapes import paper_surrogate, random_cells
+    from paper_shapes import add_shape_arguments, paper_surrogate, random_cells
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--L", type=int, nargs="+", default=[10, 128])
-    parser.add_argument("--peaks", type=int, default=127219)
-    parser.add_argument("--genes", type=int, default=3000)
-    parser.add_argument("--train-cells", type=int, default=700)
-    parser.add_argument("--val-cells", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    add_shape_arguments(parser)
     parser.add_argument("--patience", type=int, default=0, help="GRIDS early stop (0: time every step)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

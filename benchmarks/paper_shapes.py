@@ -15,6 +15,16 @@ LINKS_PER_GENE = 40  # cis-window peaks per gene (about the paper data's density
 OPEN_FRACTION = 0.04  # peaks open per cell
 
 
+def add_shape_arguments(parser) -> None:
+    """The options both explain benchmarks share: the shapes, threads and device."""
+    parser.add_argument("--peaks", type=int, default=127219)
+    parser.add_argument("--genes", type=int, default=3000)
+    parser.add_argument("--train-cells", type=int, default=700)
+    parser.add_argument("--val-cells", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+
+
 def paper_surrogate(n_peaks: int, n_genes: int, device: str = "cpu", seed: int = 0):
     """(model, cis peaks per gene): random weights, peaks over 22 chromosomes, a cis path of
     ~40 random peaks per gene with random weights."""

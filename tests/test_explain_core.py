@@ -296,9 +296,9 @@ def test_subset_and_put_back_losses_touch_only_changed_cells_and_stay_exact(cis_
 
 
 def test_many_targets_in_lockstep_equal_one_at_a_time():
-    """grids_searches answers several targets' questions together (one decoder pass per kind of
+    """drive answers several targets' questions together (one decoder pass per kind of
     question); each target's selection and objective equal its own grids_search."""
-    from grids.explain.search import grids_searches, grids_steps
+    from grids.explain.search import drive, grids_steps
 
     model = _model(n_genes=6, seed=7, links=18, cis_units=2)
     X, X_val = _cells(40, seed=8, density=0.4), _cells(12, seed=9, density=0.4)
@@ -315,7 +315,7 @@ def test_many_targets_in_lockstep_equal_one_at_a_time():
         for setting in settings:
             planned.append(grids_steps(objective, train, setting, validation=validation, window=window))
             alone.append(grids_search(objective, train, setting, validation=validation, window=window))
-    together = grids_searches(planned)
+    together = drive(planned)
     assert len(together) == len(alone) == 8
     for batched, single in zip(together, alone):
         assert batched.peaks.tolist() == single.peaks.tolist()

@@ -189,7 +189,7 @@ class SubsetObjective:
                              f"({len(self.output)} genes x {self.cis_width} sums)")
 
     # ---- the objective of subsets: each method answers one request, answer_many answers many ----
-    # The search asks these four questions (grids.explain.search.Ask). answer_many answers many
+    # The search asks these five questions (grids.explain.search.Ask). answer_many answers many
     # targets' questions of one kind at once: their states go through the decoder's shared
     # layers in one pass (the bulk of the cost), then each target's own output genes.
     def loss(self, cells: CellSet, subset: np.ndarray) -> float:
@@ -214,8 +214,8 @@ class SubsetObjective:
         return SubsetObjective.answer_many("put_back_losses", [(self, cells, (subset,))])[0]
 
     def subset_losses(self, cells: CellSet, subsets: np.ndarray) -> np.ndarray:
-        """L of each row of ``subsets`` (m x L peak indices) on these cells, exactly, in batched
-        forwards: each distinct peak's removal is computed once and summed per subset."""
+        """L of each row of ``subsets`` (m x L peak indices) on these cells, exactly, decoding for
+        each row only the cells it changes against the peaks most rows share."""
         return SubsetObjective.answer_many("subset_losses", [(self, cells, (subsets,))])[0]
 
     @property
@@ -294,18 +294,6 @@ class SubsetObjective:
                 np.add.at(gains, links.row, -links.data * per_link.cpu().numpy())
         return gains
 
-    def _per_peak_removal(self, cells: CellSet, peaks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Removal of each peak alone: (k, cells, C, d) and (k, cells, G)."""
-        peaks = np.asarray(peaks, dtype=np.int64)
-        open_ = self._tensor(cells.X_columns[:, peaks].toarray().T)  # k x cells
-        index = torch.as_tensor(peaks, device=self.device)
-        k, n = open_.shape
-        pooled = torch.zeros(k, n, *cells.pooled.shape[1:], device=self.device, dtype=cells.pooled.dtype)
-        rows = torch.arange(k, device=self.device)
-        pooled[rows, :, self.chrom_of_peak[index], :] = open_.unsqueeze(-1) * self.delta[index].unsqueeze(1)
-        cis = open_.unsqueeze(-1) * self._tensor(self.cis_rows[peaks].toarray()).unsqueeze(1)
-        return pooled, cis
-
 
 # ---- batched answers -----------------------------------------------------------------------------
 MAX_DECODER_ROWS = 1 << 15  # states per pass through the decoder's shared layers (bounds memory)
@@ -317,13 +305,22 @@ def losses_of_states(items: Sequence[tuple[SubsetObjective, CellSet, torch.Tenso
     shared layers run once over every item's states; each objective then reads its own genes."""
     for objective, _, _, cis in items:
         objective._check_cis_width(cis)
-    flat = [pooled.reshape(-1, *pooled.shape[-2:]) for _, _, pooled, _ in items]
+    predicted = _predictions([(objective, pooled, cis) for objective, _, pooled, cis in items])
+    return [objective.loss_from_prediction(cells, prediction)
+            for (objective, cells, _, _), prediction in zip(items, predicted)]
+
+
+def _predictions(items: Sequence[tuple[SubsetObjective, torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """Each item's predictions (..., outputs) from its states, pooled (..., C, d) and cis
+    (..., outputs * sums): one pass through the decoder's shared layers for all of them, then
+    each objective's own genes."""
+    flat = [pooled.reshape(-1, *pooled.shape[-2:]) for _, pooled, _ in items]
     hidden = items[0][0].model.decoder_hidden(flat[0] if len(flat) == 1 else torch.cat(flat))
     out, lo = [], 0
-    for (objective, cells, pooled, cis), rows in zip(items, flat):
+    for (objective, pooled, cis), rows in zip(items, flat):
         predicted = objective.predict_from_hidden(hidden[lo : lo + len(rows)], cis.reshape(-1, cis.shape[-1]))
         lo += len(rows)
-        out.append(objective.loss_from_prediction(cells, predicted.view(*pooled.shape[:-2], -1)))
+        out.append(predicted.view(*pooled.shape[:-2], -1))
     return out
 
 
@@ -348,13 +345,10 @@ def _stream_losses(blocks, n_requests: int) -> list[torch.Tensor]:
     rows = 0
 
     def flush() -> None:
-        pooled = [block.pooled for block in group]
-        hidden = group[0].objective.model.decoder_hidden(pooled[0] if len(pooled) == 1 else torch.cat(pooled))
-        lo = 0
-        for block in group:
-            predicted = block.objective.predict_from_hidden(hidden[lo : lo + len(block.pooled)], block.cis)
-            lo += len(block.pooled)
-            found[block.request].append(block.finish(block.objective.per_cell_terms(predicted, block.baseline)).reshape(-1))
+        predicted = _predictions([(block.objective, block.pooled, block.cis) for block in group])
+        for block, prediction in zip(group, predicted):
+            terms = block.objective.per_cell_terms(prediction, block.baseline)
+            found[block.request].append(block.finish(terms).reshape(-1))
         group.clear()
 
     for block in blocks:

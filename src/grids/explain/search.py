@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .core import CellSet, SubsetObjective
 
-__all__ = ["Ask", "GridsSettings", "Selection", "answer", "check_subset_size", "drive", "grids_search", "grids_searches",
+__all__ = ["Ask", "GridsSettings", "Selection", "answer", "check_subset_size", "drive", "grids_search",
            "grids_steps", "open_candidates", "rank_subset",
            "search_candidates", "sufficient_order", "sufficiency_scores"]
 
@@ -204,37 +204,11 @@ def _pair_move(objective: SubsetObjective, train: CellSet, subset: np.ndarray, l
     return np.sort(options[best]), float(losses[best])
 
 
-def grids_search(
-    objective: SubsetObjective,
-    train: CellSet,
-    settings: GridsSettings,
-    *,
-    validation: CellSet | None = None,
-    window: np.ndarray | None = None,
-    allowed: np.ndarray | None = None,
-    sufficient: np.ndarray | None = None,
-    progress: bool = False,
-    description: str = "grids",
-) -> Selection:
-    """Minimise L(r) over |r| = L on training cells.
-
-    A swap (or pair move) is kept only when it lowers L on all training cells and does not raise
-    it on ``validation`` cells, so the search never ends worse than its start on held-out cells.
-    ``window`` (the targets' cis-window peaks) feeds the sufficiency proposals of pair moves;
-    ``allowed`` restricts the candidates (a cis-restricted search). ``sufficient`` is
-    :func:`sufficient_order` computed beforehand (it is the same for every L). Many targets at
-    once: :func:`grids_searches`.
-    """
-    return drive([grids_steps(objective, train, settings, validation=validation, window=window, allowed=allowed,
-                              sufficient=sufficient, progress=progress, description=description)])[0]
-
-
-def grids_searches(searches: Sequence[Search], *, progress: bool = False, description: str = "grids") -> list[Selection]:
-    """Run several :func:`grids_steps` searches together (e.g. every target of one cell type, at
-    every L): each step's gains, swap evaluations and checks of all unfinished targets are
-    answered in one batched pass, and each target stops on its own. Each result equals its
-    :func:`grids_search` run up to float rounding."""
-    return drive(searches, progress=progress, description=description)
+def grids_search(objective: SubsetObjective, train: CellSet, settings: GridsSettings, **options: Any) -> Selection:
+    """Minimise L(r) over |r| = L on training cells: :func:`grids_steps` driven alone, with its
+    keyword options (validation, window, allowed, sufficient, progress, description). Many targets
+    at once: ``drive([grids_steps(...), ...])``."""
+    return drive([grids_steps(objective, train, settings, **options)])[0]
 
 
 def grids_steps(
@@ -249,7 +223,15 @@ def grids_steps(
     progress: bool = False,
     description: str = "grids",
 ) -> Search:
-    """:func:`grids_search` as a search (see :func:`drive`): it yields its questions to the objective."""
+    """Minimise L(r) over |r| = L on training cells, as a search (see :func:`drive`): it yields
+    its questions to the objective, so many targets' searches can be answered together.
+
+    A swap (or pair move) is kept only when it lowers L on all training cells and does not raise
+    it on ``validation`` cells, so the search never ends worse than its start on held-out cells.
+    ``window`` (the targets' cis-window peaks) feeds the sufficiency proposals of pair moves;
+    ``allowed`` restricts the candidates (a cis-restricted search). ``sufficient`` is
+    :func:`sufficient_order` computed beforehand (it is the same for every L).
+    """
     candidates = search_candidates(train, allowed)
     check_subset_size(candidates, settings.L)
     rng = np.random.default_rng(settings.seed)

@@ -128,11 +128,10 @@ def run_explain_shard(
     for group in groups:
         givens = []
         for task in group:
-            genes = target_genes(task, data.genes, data.rna[_rows(data, task, "train", paired)].mean(0), top_n,
-                                 mito_prefix)
+            genes, given = _method_input(task, data, tss, saved.model, beta, settings, seed, window, Ls, top_n,
+                                         mito_prefix, shared_cells, paired, progress)
             members[task.stem] = [data.genes[g] for g in genes]
-            givens.append(_method_input(task, genes, data, tss, saved.model, beta, settings, seed, window, Ls,
-                                        shared_cells, paired, progress))
+            givens.append(given)
         outcomes = _search_group(spec, givens, Ls, progress) if spec.plan is not None else \
             [_run_one(spec, given, Ls) for given in givens]
         for task, genes, per_L in zip(group, (members[t.stem] for t in group), outcomes):
@@ -190,30 +189,35 @@ def _rows(data, task: ExplainTask, split: str, paired: str) -> np.ndarray:
     return rows
 
 
-def _method_input(task: ExplainTask, genes: list[int], data, tss: pd.DataFrame, model, beta: float,
-                  settings: Mapping[str, Any], seed: int, window: int, Ls: list[int], shared_cells: dict,
-                  paired: str, progress: bool) -> MethodInput:
-    """A task's objective, its encoded training and validation cells (encoded once per cell type
-    and shared by its targets' objectives) and the rest of what a method is given."""
+def _method_input(task: ExplainTask, data, tss: pd.DataFrame, model, beta: float, settings: Mapping[str, Any],
+                  seed: int, window: int, Ls: list[int], top_n: int, mito_prefix: str, shared_cells: dict,
+                  paired: str, progress: bool) -> tuple[list[int], MethodInput]:
+    """A task's target genes and what a method is given: its objective, its encoded training and
+    validation cells (encoded, and checked against L, once per cell type and shared by its
+    targets' objectives), the targets' window peaks and mean expression."""
     from . import baselines
     from .core import SubsetObjective
 
-    objective = SubsetObjective(model, np.array(genes), beta=beta)
     train_rows, val_rows = _rows(data, task, "train", paired), _rows(data, task, "val", paired)
-    train = objective.cells(data.atac[train_rows], shared=shared_cells.get((task.cell_type, "train")))
-    shared_cells[(task.cell_type, "train")] = train
-    validation = None
-    if len(val_rows):
-        validation = objective.cells(data.atac[val_rows], shared=shared_cells.get((task.cell_type, "val")))
-        shared_cells[(task.cell_type, "val")] = validation
-    n_open = int((np.asarray(train.X.getnnz(axis=0)) > 0).sum())
-    if Ls[-1] > n_open:
-        raise ValueError(f"L = {Ls[-1]} is larger than the {n_open} peaks open in the training cells of "
-                         f"{task.cell_type!r}; lower explain.L")
+    rna = data.rna[train_rows]
+    genes = target_genes(task, data.genes, rna.mean(0), top_n, mito_prefix)
+    objective = SubsetObjective(model, np.array(genes), beta=beta)
+    cells = {}
+    for split, rows in (("train", train_rows), ("val", val_rows)):
+        if len(rows) == 0:
+            continue
+        shared = shared_cells.get((task.cell_type, split))
+        cells[split] = objective.cells(shared.X if shared is not None else data.atac[rows], shared=shared)
+        shared_cells[(task.cell_type, split)] = cells[split]
+        if shared is None and split == "train":
+            n_open = int((np.asarray(cells[split].X.getnnz(axis=0)) > 0).sum())
+            if Ls[-1] > n_open:
+                raise ValueError(f"L = {Ls[-1]} is larger than the {n_open} peaks open in the training cells of "
+                                 f"{task.cell_type!r}; lower explain.L")
     nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
-    expression = data.rna[train_rows][:, genes].mean(1)
-    return MethodInput(objective, train, validation, nearby, expression, settings, seed, window, progress=progress,
-                       description=task.stem)
+    given = MethodInput(objective, cells["train"], cells.get("val"), nearby, rna[:, genes].mean(1), settings, seed,
+                        window, progress=progress, description=task.stem)
+    return genes, given
 
 
 def _run_one(spec: ExplainMethod, given: MethodInput, Ls: list[int]) -> list[tuple]:

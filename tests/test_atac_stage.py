@@ -78,8 +78,9 @@ def test_barcode_qc_separates_cells_from_empty_droplets(demo_sample, demo_model,
     assert qc.fragment_lengths.sum() == len(fragments)
     centre = qc.tss_profile[1950:2051].mean()
     assert centre > 5 * qc.tss_profile[:100].mean()  # insertions pile up on TSSs
-    # Threshold cell calling recovers the simulated cells.
-    called = call_cells(qc.table, rna_barcodes=None, min_fragments=1000, min_tss_enrichment=4, source="demo")
+    # Threshold cell calling recovers the simulated cells. Seed 0's sparsest cell has ~900
+    # fragments and its busiest empty droplet ~400, so 500 separates them.
+    called = call_cells(qc.table, rna_barcodes=None, min_fragments=500, min_tss_enrichment=4, source="demo")
     assert set(qc.table.loc[called, "barcode"]) == set(demo_cells)
 
 

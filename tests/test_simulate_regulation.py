@@ -148,10 +148,12 @@ def test_markers_are_highest_in_their_cell_type(demo_model):
         assert (genes.loc[demo_model.markers[cell_type], "marker_of"] == cell_type).all()
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/second/config.yaml"])
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/second/config.yaml",
+                                    "config/demo_full/config.yaml"])
 def test_targets_tsv_lists_markers_with_a_planted_or_group(config):
-    """config/targets.tsv (and the second configuration's) are the simulator's redundancy targets:
-    markers of their cell type with an OR group active there (grids.simulate.redundancy_targets)."""
+    """config/targets.tsv (and the second and full-size configurations') are the simulator's
+    redundancy targets: markers of their cell type with an OR group active there
+    (grids.simulate.redundancy_targets)."""
     from pathlib import Path
 
     import yaml

@@ -336,8 +336,8 @@ def test_demo_redundancy_meets_the_issue_15_acceptance(demo_run):
     demo does not reach is a measured floor, named as such). The surrogate with group units predicts
     as well as with the additive cis path and reproduces planted OR redundancy while additive pairs
     stay additive; the maps' redundant calls are planted OR pairs; GRIDS selects whole OR groups
-    more often than saliency, correlation and SAGE, drops the targets more than its saliency start
-    (paired, one-sided), and never ends above that start on a per-gene target."""
+    at least as often as saliency, correlation and SAGE, drops the targets more than its saliency
+    start at both L (paired, one-sided), and never ends above that start on a per-gene target."""
     import json
 
     from scipy import stats
@@ -358,11 +358,12 @@ def test_demo_redundancy_meets_the_issue_15_acceptance(demo_run):
     calls = pd.read_csv(evaluate / "redundancy_calls.tsv", sep="\t", dtype={"L": str}).set_index(["method", "L"])
     pooled = calls.loc[("grids", "all")]
     assert pooled["precision_gene_targets"] >= 0.8 and pooled["n_true_positive"] >= 4
-    # Measured floors: gene sets' maps also call pairs of two genes' CREs (planted negatives), and
-    # the issue asks a recall of 0.7; the surrogate finds the OR groups of 5 of the 12 targets
-    # (groups active in one cell type have ~200 training cells, too few at this depth).
+    # Measured floors (2026-12-02: precision 0.90, recall 0.47): gene sets' maps can also call pairs
+    # of two genes' CREs (planted negatives), and the issue asks a recall of 0.7; the surrogate
+    # finds the OR groups of 8 of the 12 targets (groups active in one cell type have ~200
+    # training cells, too few at this depth).
     assert pooled["precision"] >= 0.6
-    assert pooled["recall"] >= 0.25
+    assert pooled["recall"] >= 0.35
 
     recovery = pd.read_csv(evaluate / "group_recovery.tsv", sep="\t")
     share = recovery[recovery["scope"] == "pooled"].pivot_table(index="method", columns="L",
@@ -376,9 +377,10 @@ def test_demo_redundancy_meets_the_issue_15_acceptance(demo_run):
     genes = drops[(drops["kind"] == "gene") & (drops["status"] == "ok")]
     wide = genes.pivot_table(index=["L", "cell_type", "target"], columns="method", values="rel_delta_pct")
     assert (wide["grids"] <= wide["saliency"] + 1e-6).all(), wide[["grids", "saliency"]]
-    at_4 = wide.loc[4]
-    test = stats.ttest_rel(at_4["grids"], at_4["saliency"], alternative="less")
-    assert test.pvalue < 0.01, test
+    # Measured 2026-12-02: p = 0.0088 at L = 4 and 0.0052 at L = 10 over the 12 per-gene targets.
+    for L in (4, 10):
+        test = stats.ttest_rel(wide.loc[L, "grids"], wide.loc[L, "saliency"], alternative="less")
+        assert test.pvalue < 0.01, (L, test)
 
     # The maps themselves.
     maps = demo_run / "results" / "redundancy"

@@ -26,7 +26,7 @@ def demo_rna(demo_h5):
 
 @pytest.fixture(scope="module")
 def demo_qc(demo_rna):
-    # The demo panel has 253 genes, so the human-sized min_genes=500 would remove every cell.
+    # The demo panel has ~170 genes, so the human-sized min_genes=500 would remove every cell.
     return rna.rna_qc(demo_rna, min_genes=50)
 
 

@@ -251,7 +251,8 @@ def test_demo_evaluation_tables_hic_cross_and_report(demo_run):
     """Issue 8 on the fixed demo seed: GRIDS drops its targets more than random, correlation,
     FIMAP and LIME at both L, and SmoothGrad at L = 4 (paired tests, p < 0.01); planted loops two
     bins or more from the TSS show Hi-C obs/exp > 1 for the selected peaks of GRIDS that hit them;
-    each top-50 set acts more on its own cell type than on others; the report builds with the captions, the redundancy section included."""
+    each top-50 set acts more on its own cell type than on others; the report builds with the
+    captions, the redundancy section included."""
     from grids.evaluate.hic import open_cooler, validate_pairs
     from grids.evaluate.overlap import overlap_matrix
     from grids.surrogate import load_surrogate

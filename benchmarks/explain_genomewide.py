@@ -24,9 +24,10 @@ from tqdm.auto import tqdm
 
 
 def main() -> None:
+    from paper_shapes import add_shape_arguments, paper_surrogate, random_cells
+
     from grids.explain.core import SubsetObjective
     from grids.explain.search import GridsSettings, drive, grids_search, grids_steps, sufficient_order
-    from paper_shapes import add_shape_arguments, paper_surrogate, random_cells
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=3000, help="genes explained (the first N)")

@@ -50,9 +50,10 @@ class Timer:
 
 
 def main() -> None:
+    from paper_shapes import add_shape_arguments, paper_surrogate, random_cells
+
     from grids.explain.core import SubsetObjective
     from grids.explain.search import GridsSettings, grids_search
-    from paper_shapes import add_shape_arguments, paper_surrogate, random_cells
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500)

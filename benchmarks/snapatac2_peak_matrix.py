@@ -12,7 +12,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import scipy.sparse as sp
 import snapatac2 as snap
 

@@ -13,9 +13,19 @@ import pytest
 import scipy.sparse as sp
 
 from grids.evaluate.figures import redundancy_calls_figure, redundancy_figure
-from grids.evaluate.truth import (CALL_COLUMNS, RECOVERY_COLUMNS, REDUNDANCY_COLUMNS, SUMMARY_COLUMNS, call_outcomes,
-                                  group_recovery, read_redundancy_maps, read_truth, redundancy_calls, redundancy_check,
-                                  redundancy_summary)
+from grids.evaluate.truth import (
+    CALL_COLUMNS,
+    RECOVERY_COLUMNS,
+    REDUNDANCY_COLUMNS,
+    SUMMARY_COLUMNS,
+    call_outcomes,
+    group_recovery,
+    read_redundancy_maps,
+    read_truth,
+    redundancy_calls,
+    redundancy_check,
+    redundancy_summary,
+)
 from grids.explain.tasks import file_stem
 
 LINK_COLUMNS = ["gene", "chrom", "start", "end", "kind", "group", "cell_types", "logic"]

@@ -12,8 +12,16 @@ import pytest
 import scipy.sparse as sp
 
 from grids.evaluate.drop import remove_peaks
-from grids.redundancy import (MAP_COLUMNS, SUMMARY_COLUMNS, MapSettings, TargetEvaluator, bootstrap_interval,
-                              redundancy_groups, redundancy_map, stacked_removals)
+from grids.redundancy import (
+    MAP_COLUMNS,
+    SUMMARY_COLUMNS,
+    MapSettings,
+    TargetEvaluator,
+    bootstrap_interval,
+    redundancy_groups,
+    redundancy_map,
+    stacked_removals,
+)
 
 N_PEAKS = 60
 OR_PAIR, ADDITIVE, AND_PAIR, OR_TRIPLE = (0, 1), (2, 3), (4, 5), (6, 7, 8)

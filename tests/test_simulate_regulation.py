@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from grids.simulate import build_regulatory_model, make_params
-from grids.simulate.model import ACTIVE_THRESHOLD
 
 
 def _latent_cells(model, cell_type: int, n: int, seed: int = 1) -> np.ndarray:

@@ -311,7 +311,7 @@ def test_group_units_find_or_and_pairs_and_leave_additive_genes_linear():
     assert ("or", (0, 1)) in found and ("and", (4, 5)) in found
     assert not any(g == "add" for g, _ in found)  # additive: the ridge alone explains it
     with torch.no_grad():
-        cis = lambda rows: model.cis(csr_to_batch(sp.csr_matrix(rows), np.zeros(8, np.int64), 1)).numpy()  # noqa: E731
+        cis = lambda rows: model.cis(csr_to_batch(sp.csr_matrix(rows), np.zeros(8, np.int64), 1)).numpy()
         states = np.zeros((4, 8), np.float32)
         states[[1, 3], 0] = 1  # x0 open
         states[[2, 3], 1] = 1  # x1 open
@@ -352,7 +352,7 @@ def test_group_units_find_or_triples_and_drop_the_members_linear_terms():
     assert not units[("triple", (0, 1, 2))]["members_linear"]
     assert ("mixed", (4, 5)) in units and units[("mixed", (4, 5))]["members_linear"]
     with torch.no_grad():
-        cis = lambda rows: model.cis(csr_to_batch(sp.csr_matrix(rows), np.zeros(n_peaks, np.int64), 1)).numpy()  # noqa: E731
+        cis = lambda rows: model.cis(csr_to_batch(sp.csr_matrix(rows), np.zeros(n_peaks, np.int64), 1)).numpy()
         states = np.zeros((3, n_peaks), np.float32)
         states[0, [0, 1]] = 1  # two members open
         states[1, [1]] = 1  # member 0 closed: member 1 still keeps the gene on

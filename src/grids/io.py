@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import logging
 import itertools
+import logging
 import os
 import tempfile
 import zlib

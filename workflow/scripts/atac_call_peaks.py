@@ -6,15 +6,15 @@ from grids.atac.peaks import call_peaks
 from grids.io import read_chrom_sizes
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
-    atac = snakemake.params.atac  # noqa: F821
-    wildcards = snakemake.wildcards  # noqa: F821
+with logged(snakemake.log[0]):
+    atac = snakemake.params.atac
+    wildcards = snakemake.wildcards
     genome_size = atac["genome_size"]
     if genome_size == "chrom_sizes":
-        genome_size = sum(read_chrom_sizes(snakemake.input.chrom_sizes).values())  # noqa: F821
-    narrow = Path(snakemake.output.narrowpeak)  # noqa: F821
+        genome_size = sum(read_chrom_sizes(snakemake.input.chrom_sizes).values())
+    narrow = Path(snakemake.output.narrowpeak)
     call_peaks(
-        Path(snakemake.input.insertions) / f"{wildcards.group}.bed",  # noqa: F821
+        Path(snakemake.input.insertions) / f"{wildcards.group}.bed",
         narrow.parent,
         f"{wildcards.sample}.{wildcards.group}",
         genome_size=genome_size,

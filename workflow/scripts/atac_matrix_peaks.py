@@ -3,5 +3,5 @@
 from grids.atac.stage import write_matrix_peaks
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
-    write_matrix_peaks(snakemake.input.matrices, snakemake.output.peaks)  # noqa: F821
+with logged(snakemake.log[0]):
+    write_matrix_peaks(snakemake.input.matrices, snakemake.output.peaks)

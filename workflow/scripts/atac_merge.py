@@ -4,13 +4,13 @@ from grids.atac.stage import merge_sample_matrices, qc_figure_inputs
 from grids.plots import atac_qc_figure
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
-    atac = snakemake.params.atac  # noqa: F821
-    adata = merge_sample_matrices(snakemake.input.matrices, snakemake.output.h5ad, snakemake.output.qc)  # noqa: F821
-    barcodes, profiles = qc_figure_inputs(snakemake.params.samples, snakemake.input.barcodes, snakemake.input.profiles)  # noqa: F821
+with logged(snakemake.log[0]):
+    atac = snakemake.params.atac
+    adata = merge_sample_matrices(snakemake.input.matrices, snakemake.output.h5ad, snakemake.output.qc)
+    barcodes, profiles = qc_figure_inputs(snakemake.params.samples, snakemake.input.barcodes, snakemake.input.profiles)
     threshold_mode = atac["cells"] == "threshold"
     atac_qc_figure(
-        barcodes, profiles, adata.obs, snakemake.output.figure,  # noqa: F821
+        barcodes, profiles, adata.obs, snakemake.output.figure,
         min_fragments=atac["min_fragments"] if threshold_mode else None,
         min_tss_enrichment=atac["min_tss_enrichment"] if threshold_mode else None,
     )

@@ -3,16 +3,16 @@
 from grids.evaluate.stage import run_cross_celltype
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]):
     run_cross_celltype(
-        model=snakemake.input.model,  # noqa: F821
-        paired=snakemake.input.paired,  # noqa: F821
-        tables=snakemake.input.tables,  # noqa: F821
-        metas=snakemake.input.metas,  # noqa: F821
-        targets=snakemake.input.targets,  # noqa: F821
-        split=snakemake.params.split,  # noqa: F821
-        method=snakemake.params.method,  # noqa: F821
-        set_target=snakemake.params.set_target,  # noqa: F821
-        out_table=snakemake.output.table,  # noqa: F821
-        out_figure=snakemake.output.figure,  # noqa: F821
+        model=snakemake.input.model,
+        paired=snakemake.input.paired,
+        tables=snakemake.input.tables,
+        metas=snakemake.input.metas,
+        targets=snakemake.input.targets,
+        split=snakemake.params.split,
+        method=snakemake.params.method,
+        set_target=snakemake.params.set_target,
+        out_table=snakemake.output.table,
+        out_figure=snakemake.output.figure,
     )

@@ -3,16 +3,16 @@
 from grids.evaluate.stage import run_track_figures
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]):
     run_track_figures(
-        model=snakemake.input.model,  # noqa: F821
-        tables=snakemake.input.tables,  # noqa: F821
-        gtf=snakemake.input.gtf,  # noqa: F821
-        figures=snakemake.params.figures,  # noqa: F821
-        method=snakemake.params.method,  # noqa: F821
-        L=snakemake.params.L,  # noqa: F821
-        window=snakemake.params.window,  # noqa: F821
-        hic_files=snakemake.params.files,  # noqa: F821
-        resolution=snakemake.params.resolution,  # noqa: F821
-        truth=snakemake.input.truth[0] if snakemake.input.truth else "",  # noqa: F821
+        model=snakemake.input.model,
+        tables=snakemake.input.tables,
+        gtf=snakemake.input.gtf,
+        figures=snakemake.params.figures,
+        method=snakemake.params.method,
+        L=snakemake.params.L,
+        window=snakemake.params.window,
+        hic_files=snakemake.params.files,
+        resolution=snakemake.params.resolution,
+        truth=snakemake.input.truth[0] if snakemake.input.truth else "",
     )

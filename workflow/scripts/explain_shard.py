@@ -5,18 +5,18 @@ from grids.gpus import claimed_gpu
 from grids.workflow import logged
 
 # One device per GPU job when several GPU jobs run at once (--resources gpu=N).
-with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):
     run_explain_shard(
-        model=snakemake.input.model,  # noqa: F821
-        paired=snakemake.input.paired,  # noqa: F821
-        gtf=snakemake.input.gtf,  # noqa: F821
-        tasks=snakemake.params.tasks,  # noqa: F821
-        method=snakemake.wildcards.method,  # noqa: F821
-        settings=snakemake.params.settings,  # noqa: F821
-        mito_prefix=snakemake.params.mito_prefix,  # noqa: F821
-        device=snakemake.params.device,  # noqa: F821
-        out_table=snakemake.output.table,  # noqa: F821
-        out_meta=snakemake.output.meta,  # noqa: F821
-        resume=snakemake.params.resume,  # noqa: F821
-        threads=snakemake.threads,  # noqa: F821
+        model=snakemake.input.model,
+        paired=snakemake.input.paired,
+        gtf=snakemake.input.gtf,
+        tasks=snakemake.params.tasks,
+        method=snakemake.wildcards.method,
+        settings=snakemake.params.settings,
+        mito_prefix=snakemake.params.mito_prefix,
+        device=snakemake.params.device,
+        out_table=snakemake.output.table,
+        out_meta=snakemake.output.meta,
+        resume=snakemake.params.resume,
+        threads=snakemake.threads,
     )

@@ -3,9 +3,9 @@
 from grids.redundancy.stage import run_redundancy_summary
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]):
     run_redundancy_summary(
-        tables=snakemake.input.tables,  # noqa: F821
-        out_table=snakemake.output.table,  # noqa: F821
-        out_figure=snakemake.output.figure,  # noqa: F821
+        tables=snakemake.input.tables,
+        out_table=snakemake.output.table,
+        out_figure=snakemake.output.figure,
     )

@@ -3,15 +3,15 @@
 from grids.rna_stage import run_rna_stage
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]):
     run_rna_stage(
-        rna_files=snakemake.params.rna_files,  # noqa: F821
-        label_tables=snakemake.params.label_tables,  # noqa: F821
-        targets=snakemake.input.targets,  # noqa: F821
-        settings=snakemake.params.settings,  # noqa: F821
-        mito_prefix=snakemake.params.mito_prefix,  # noqa: F821
-        out_h5ad=snakemake.output.h5ad,  # noqa: F821
-        out_qc=snakemake.output.qc,  # noqa: F821
-        out_figure=snakemake.output.figure,  # noqa: F821
-        out_labels=snakemake.output.labels,  # noqa: F821
+        rna_files=snakemake.params.rna_files,
+        label_tables=snakemake.params.label_tables,
+        targets=snakemake.input.targets,
+        settings=snakemake.params.settings,
+        mito_prefix=snakemake.params.mito_prefix,
+        out_h5ad=snakemake.output.h5ad,
+        out_qc=snakemake.output.qc,
+        out_figure=snakemake.output.figure,
+        out_labels=snakemake.output.labels,
     )

@@ -3,7 +3,7 @@
 from grids.simulate import SimulationParams, build_regulatory_model, write_hic_cool
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
-    model = build_regulatory_model(SimulationParams(**snakemake.params.simulation))  # noqa: F821
-    for cell_type, path in zip(snakemake.params.cell_types, snakemake.output.cools, strict=True):  # noqa: F821
+with logged(snakemake.log[0]):
+    model = build_regulatory_model(SimulationParams(**snakemake.params.simulation))
+    for cell_type, path in zip(snakemake.params.cell_types, snakemake.output.cools, strict=True):
         write_hic_cool(model, cell_type, path)

@@ -5,10 +5,10 @@ from pathlib import Path
 from grids.simulate import SimulationParams, simulate_sample
 from grids.workflow import logged
 
-with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]):
     simulate_sample(
-        SimulationParams(**snakemake.params.simulation),  # noqa: F821
-        snakemake.wildcards.sample,  # noqa: F821
-        Path(snakemake.output.fragments).parent,  # noqa: F821
+        SimulationParams(**snakemake.params.simulation),
+        snakemake.wildcards.sample,
+        Path(snakemake.output.fragments).parent,
         hic=False,
     )

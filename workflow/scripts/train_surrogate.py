@@ -5,21 +5,21 @@ from grids.surrogate.stage import run_train_surrogate
 from grids.workflow import logged
 
 # One device per GPU job when several GPU jobs run at once (--resources gpu=N).
-with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):
     run_train_surrogate(
-        paired=snakemake.input.paired,  # noqa: F821
-        targets=snakemake.input.targets,  # noqa: F821
-        gtf=snakemake.input.gtf,  # noqa: F821
+        paired=snakemake.input.paired,
+        targets=snakemake.input.targets,
+        gtf=snakemake.input.gtf,
         settings={
-            **snakemake.params.settings,  # noqa: F821
-            "device": snakemake.params.device,  # noqa: F821
-            "checkpoint_every": snakemake.resources.checkpoint_every,  # noqa: F821
+            **snakemake.params.settings,
+            "device": snakemake.params.device,
+            "checkpoint_every": snakemake.resources.checkpoint_every,
         },
-        threads=snakemake.threads,  # noqa: F821
-        out_model=snakemake.output.model,  # noqa: F821
-        out_metrics=snakemake.output.metrics,  # noqa: F821
-        checkpoint=snakemake.params.checkpoint,  # noqa: F821
-        out_heatmap=snakemake.output.heatmap,  # noqa: F821
-        out_umap=snakemake.output.umap,  # noqa: F821
-        out_predictors=snakemake.output.predictors,  # noqa: F821
+        threads=snakemake.threads,
+        out_model=snakemake.output.model,
+        out_metrics=snakemake.output.metrics,
+        checkpoint=snakemake.params.checkpoint,
+        out_heatmap=snakemake.output.heatmap,
+        out_umap=snakemake.output.umap,
+        out_predictors=snakemake.output.predictors,
     )

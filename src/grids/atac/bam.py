@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..io import FragmentsWriter, _bgzf_eof_missing, check_contig_naming
 from ..fragments import merge_duplicate_fragments
+from ..io import FragmentsWriter, _bgzf_eof_missing, check_contig_naming
 
 __all__ = ["BamInputError", "bam_to_fragments"]
 

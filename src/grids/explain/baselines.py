@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from ..surrogate.data import cis_links

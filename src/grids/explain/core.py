@@ -15,8 +15,8 @@ the removal, so a removal is still exact.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -255,7 +255,7 @@ class SubsetObjective:
         chromosome's sum, so d_j = -sum_cells x_j D_j . dL/dpooled[cell, c(j)], one dot product
         per open entry (not the encoder's backward pass over all peaks)."""
         columns = cells.X_columns  # peak j's open cells: indices[indptr[j]:indptr[j + 1]]
-        n_chroms, width = pooled_gradient.shape[1], pooled_gradient.shape[2]
+        width = pooled_gradient.shape[2]
         if columns.nnz == 0:
             return torch.zeros(self.n_features, device=self.device, dtype=pooled_gradient.dtype)
         # S[j, cell * C + c(j)] = x_j in that cell, so (S @ G)_j = sum_cells x_j dL/dpooled[cell, c(j)].

@@ -89,8 +89,6 @@ def run_explain_shard(
     removed once the shard's outputs are written.
     """
     from ..surrogate import load_paired, load_surrogate, resolve_device
-    from . import baselines
-    from .core import SubsetObjective
     spec = METHODS.get(method)
     if spec is None:
         raise ValueError(f"unknown explain method {method!r}; known: {', '.join(METHODS)}")

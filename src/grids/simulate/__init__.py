@@ -1,7 +1,7 @@
 """Ground-truth multiome simulator: the embedded demo data and the planted regulation."""
 
-from .model import LINK_KINDS, MITO_GENES, RegulatoryModel, build_regulatory_model
 from .hic import loop_pixels, write_hic_cool
+from .model import LINK_KINDS, MITO_GENES, RegulatoryModel, build_regulatory_model
 from .params import PRESETS, SimulationParams, cell_type_names, make_params
 from .sample import barcode_whitelist, sample_output_files, sample_output_paths, simulate_sample
 from .targets import redundancy_targets

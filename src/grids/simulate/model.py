@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .params import SimulationParams, _HG38_AUTOSOME_MB, cell_type_names, model_seed_sequence
+from .params import _HG38_AUTOSOME_MB, SimulationParams, cell_type_names, model_seed_sequence
 
 __all__ = ["RegulatoryModel", "build_regulatory_model", "MITO_GENES", "LINK_KINDS", "GROUP_LOGICS"]
 

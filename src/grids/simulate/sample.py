@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..fragments import merge_duplicate_fragments
 from ..intervals import fragment_in_intervals
-from ..io import FragmentsWriter, write_10x_h5, write_chrom_sizes, write_gtf, write_tsv, atomic_output
+from ..io import FragmentsWriter, atomic_output, write_10x_h5, write_chrom_sizes, write_gtf, write_tsv
 from .hic import write_hic_cool
 from .model import MITO_GENES, RegulatoryModel, build_regulatory_model
 from .params import SimulationParams, model_seed_sequence, sample_seed_sequence

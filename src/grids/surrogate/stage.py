@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..atac.qc import read_tss
 from ..config import read_targets
 from ..io import atomic_output
 from ..plots import marker_heatmaps, predictor_comparison, umap_expression
-from ..atac.qc import read_tss
 from .data import PairedData, cis_links, load_paired
 from .metrics import KNN_NEIGHBOURS, cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
 from .saved import load_surrogate, save_surrogate

@@ -12,8 +12,11 @@ from .model import build_regulatory_model
 from .params import PRESETS, make_params
 from .sample import simulate_sample
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> None:
+    """``grids-simulate``: write simulated samples (and, optionally, redundancy targets) to disk."""
     parser = argparse.ArgumentParser(prog="grids-simulate", description=__doc__)
     parser.add_argument("samples", nargs="+", help="sample names (each gets OUT/<sample>/)")
     parser.add_argument("--out", type=Path, default=Path("results/simulated"), help="output folder")

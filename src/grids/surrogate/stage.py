@@ -61,6 +61,9 @@ def run_train_surrogate(
     out_umap: str,
     out_predictors: str,
 ) -> dict:
+    """The train_surrogate rule: fit the surrogate (resuming from ``checkpoint``), then write the
+    model, the test metrics next to the ridge, kNN-in-LSI and cell-type-mean baselines, and the
+    marker heatmap, UMAP and predictor figures. Returns the metrics."""
     data = load_paired(paired)
     train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)
     window = int(settings.get("cis_window", DEFAULT_CIS_WINDOW))

@@ -121,8 +121,9 @@ _HG38_AUTOSOME_MB = (
 PRESETS: dict[str, dict[str, Any]] = {
     # The default demo, sized so `make demo` runs in about 4 minutes on 2 cores: demo_full's 6
     # cell types and 2 x 1000 cells (OR groups need ~200 training cells of their type to be
-    # learned), with two thirds of its genes, CREs and genome. Fewer cell types with as many
-    # cells per type made the deep path absorb the OR groups (median OR ratio 1.13 with 4 types).
+    # learned), with two thirds of its genes, CREs and genome. Four cell types with as many or
+    # more cells per type lost the surrogate's OR redundancy (median OR ratio 0.94-1.13, against
+    # 1.51 here; benchmarks/RESULTS.md), for reasons not yet known.
     "demo": {
         "n_genes": 160,
         "n_tfs": 8,

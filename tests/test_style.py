@@ -56,3 +56,51 @@ def test_every_module_declares_what_it_exports(name):
                                                   or inspect.isclass(getattr(module, item)))
                     and not inspect.getdoc(getattr(module, item))]
     assert not undocumented, f"{name}: exported without a docstring: {undocumented}"
+
+
+def _module_level_imports(path: Path, name: str, modules: set[str]) -> set[str]:
+    """The grids modules that importing ``name`` (at ``path``) imports at once: module-level
+    ``import``/``from`` statements, not those inside functions or under ``if TYPE_CHECKING``."""
+    import ast
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module or ""
+            found.add(source)
+            # `from grids.pkg import module` imports that submodule too.
+            found |= {f"{source}.{alias.name}" for alias in node.names}
+    return {module for module in found if module in modules and module != name}
+
+
+def test_the_library_has_no_import_cycles():
+    """Issue 18: no module of grids imports, through any chain of module-level imports, itself."""
+    root = REPO / "src"
+    paths = {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (root / "grids").rglob("*.py")}
+    graph = {name: _module_level_imports(path, name, set(paths)) for name, path in paths.items()}
+    assert graph["grids.surrogate.metrics"], "the import scan found nothing: it is broken"
+
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                cycles.append(trail[trail.index(target):] + [target])
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "\n".join(" -> ".join(cycle) for cycle in cycles)

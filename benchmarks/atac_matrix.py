@@ -58,7 +58,7 @@ def main() -> None:
                                      text=True).stdout)
 
     t0 = time.perf_counter()
-    ours = build_peak_matrix(fragments, sizes, peaks, cells)
+    ours = build_peak_matrix(fragments, sizes, peaks, barcodes=cells)
     t_ours = time.perf_counter() - t0
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"ours: {t_ours:.1f} s, peak RSS {peak_rss:.2f} GiB, {ours.X.shape[0]} cells x {ours.X.shape[1]} peaks, "

@@ -62,7 +62,7 @@ def main() -> None:
         validation = objective.cells(data.atac[np.flatnonzero(in_type & (data.split == "val"))])
         X_test = data.atac[np.flatnonzero(in_type & (data.split == "test"))]
         before = saved.predict(X_test)[:, data.genes.index(target.gene)][:, None]
-        window = window_peaks(data.peaks, tss, [target.gene], int(explain.get("window", 500_000)))
+        window = window_peaks(data.peaks, tss, [target.gene], window=int(explain.get("window", 500_000)))
         groups = truth[(truth["gene"] == target.gene) & (truth["logic"] == "or")
                        & truth["active"].map(lambda active: target.cell_type in active)]
         callable_ = groups[overlaps_any(groups, peaks)] if len(groups) else groups

@@ -69,7 +69,7 @@ def main() -> None:
                                           checkpoint=Path(tmp) / "checkpoint.pt", cis=links,
                                           model_kwargs={"cis_units": 2}, progress=False)
             info.get("cis", {}).pop("linear_cis_state", None)
-            save_surrogate(model, data, info, Path(tmp) / "model.pt")
+            save_surrogate(model, data, info, path=Path(tmp) / "model.pt")
             predicted = load_surrogate(Path(tmp) / "model.pt").predict(data.atac[data.rows("test")])
         rows.append({"predictor": name, **_scores(predicted, data, markers),
                      "best_epoch": info["best_epoch"], "seconds": round(time.perf_counter() - started, 1)})

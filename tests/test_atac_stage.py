@@ -39,7 +39,7 @@ def test_matrix_equals_bedtools_reference(demo_sample, demo_model, demo_cells, p
     import pybedtools
 
     cells = demo_cells[:60]
-    matrix = build_peak_matrix(demo_sample / "fragments.tsv.gz", demo_model.chrom_sizes, planted_peaks, cells,
+    matrix = build_peak_matrix(demo_sample / "fragments.tsv.gz", demo_model.chrom_sizes, planted_peaks, barcodes=cells,
                                chunk_size=250_000)
     assert matrix.X.dtype == np.uint8 and matrix.X.max() == 1 and matrix.X.has_sorted_indices
 
@@ -110,7 +110,7 @@ def test_insertions_leave_nothing_behind_on_a_bad_file(tmp_path):
         handle.write("chr1\t10\t60\tA\t1\nchr1\t20\t10\tA\t1\n")
     out = tmp_path / "out"
     with pytest.raises(FragmentsError):
-        write_insertions(bad, {"chr1": 1000}, {"A": ["all"]}, {"all": out / "all.bed"})
+        write_insertions(bad, {"chr1": 1000}, {"A": ["all"]}, outputs={"all": out / "all.bed"})
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -123,7 +123,7 @@ def test_insertions_leave_nothing_behind_on_a_truncated_gzip(tmp_path):
     cut.write_bytes(whole.read_bytes()[:-300])
     out = tmp_path / "out"
     with pytest.raises(FragmentsError, match="truncated") as err:
-        write_insertions(cut, {"chr1": 1_000_000}, {"A": ["all"]}, {"all": out / "all.bed"}, chunk_size=1000)
+        write_insertions(cut, {"chr1": 1_000_000}, {"A": ["all"]}, outputs={"all": out / "all.bed"}, chunk_size=1000)
     assert str(cut) in str(err.value)
     assert not out.exists() or not any(out.iterdir())
 
@@ -148,7 +148,7 @@ def test_peaks_from_real_chr22_fragments(tmp_path):
     qc = barcode_qc(path, sizes, pd.DataFrame(columns=["chrom", "position", "strand", "gene"]))
     cells = call_cells(qc.table, rna_barcodes=None, min_fragments=100, min_tss_enrichment=0, source=str(path))
     groups = {b: ["all"] for b in qc.table.loc[cells, "barcode"]}
-    written = write_insertions(path, sizes, groups, {"all": tmp_path / "all.bed"})
+    written = write_insertions(path, sizes, groups, outputs={"all": tmp_path / "all.bed"})
     assert written["all"] == 2 * qc.table.loc[cells, "n_fragments"].sum()
     narrow = call_peaks(tmp_path / "all.bed", tmp_path, "chr22", genome_size=sizes["chr22"])
     peaks = pd.read_csv(narrow, sep="\t", header=None)
@@ -160,7 +160,7 @@ def test_insertions_of_overlapping_pseudobulks_in_one_pass(tmp_path):
     with gzip.open(fragments, "wt") as handle:
         handle.write("chr1\t10\t60\tA\t1\nchr1\t20\t90\tB\t1\nchr1\t30\t80\tC\t1\n")
     written = write_insertions(fragments, {"chr1": 1000}, {"A": ["all", "x"], "B": ["all"]},
-                               {"all": tmp_path / "all.bed", "x": tmp_path / "x.bed"})
+                               outputs={"all": tmp_path / "all.bed", "x": tmp_path / "x.bed"})
     assert written == {"all": 4, "x": 2}
     assert sorted((tmp_path / "x.bed").read_text().split("\n")) == ["", "chr1\t10\t11", "chr1\t59\t60"]
 

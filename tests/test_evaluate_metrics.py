@@ -111,7 +111,7 @@ def _drop_selections() -> tuple[pd.DataFrame, dict]:
 def test_expression_drop_gene_and_set_targets_match_hand_computation():
     """expression_drop evaluates each selection on its own cell type's cells with the hand-computed Avg/Rel Δ."""
     sel, members = _drop_selections()
-    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, GENES, sel, members, stem=file_stem)
+    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
     assert list(drops.columns) == DROP_COLUMNS
     assert len(drops) == 4
     gene = drops.iloc[0]
@@ -135,7 +135,7 @@ def test_expression_drop_gene_and_set_targets_match_hand_computation():
 def test_expression_drop_not_run_row_keeps_status_and_nan():
     """A 'not run: ...' selection gives one row with NaN drops, 0 peaks and its status kept."""
     sel, members = _drop_selections()
-    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, GENES, sel, members, stem=file_stem)
+    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
     row = drops[drops["method"] == "random"]
     assert len(row) == 1
     row = row.iloc[0]
@@ -149,8 +149,8 @@ def test_expression_drop_uses_only_own_cell_type_cells():
     sel, members = _drop_selections()
     sel = sel[sel["cell_type"] == "A"]
     X_big = sp.csr_matrix(np.array([[1, 2, 0, 1], [3, 0, 1, 0], [1000, 1000, 1000, 0]], dtype=np.float64))
-    a = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, GENES, sel, members, stem=file_stem)
-    b = expression_drop(_linear_predict(W), X_big, CELL_TYPE, GENES, sel, members, stem=file_stem)
+    a = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
+    b = expression_drop(_linear_predict(W), X_big, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -158,7 +158,7 @@ def test_expression_drop_cell_type_without_cells_raises():
     """A selection whose cell type has no evaluation cells is a ValueError naming that cell type."""
     sel = _shard([("grids", 1, "Mono", "g0", "gene", [0], "ok")])
     with pytest.raises(ValueError, match="'Mono'"):
-        expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, GENES, sel, {}, stem=file_stem)
+        expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members={}, stem=file_stem)
 
 
 # -- drop.wide_table --------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def test_overlap_matrix_pairwise():
 def test_interval_distance_inside_gap_and_other_chromosome():
     """interval_distance: 0 when overlapping, the gap in bp otherwise, inf on another chromosome."""
     d = interval_distance(np.array(["chr1", "chr1", "chr1", "chr2"]), np.array([100, 0, 300, 150]),
-                          np.array([200, 50, 400, 160]), "chr1", 150, 160)
+                          np.array([200, 50, 400, 160]), chrom="chr1", start=150, end=160)
     np.testing.assert_array_equal(d, [0.0, 100.0, 140.0, np.inf])
 
 
@@ -420,7 +420,7 @@ def test_ground_truth_precision_recall_per_link_kind(tmp_path):
         located("random", "A", "G1", "gene", [], status="not run: x"),
     ], ignore_index=True)
     members = {file_stem("A", "top2"): ["G1", "G2"]}
-    table = ground_truth(sel, members, truth, TRUTH_PEAKS, stem=file_stem)
+    table = ground_truth(sel, members, truth, peaks=TRUTH_PEAKS, stem=file_stem)
     assert list(table.columns) == GROUND_TRUTH_COLUMNS
     assert len(table) == 3 * 4 and "random" not in set(table["method"])
     g = table[(table["cell_type"] == "A") & (table["target"] == "G1")].set_index("link_kind")
@@ -472,7 +472,7 @@ def _or_predict(X):
 def test_redundancy_check_or_logic_ratio_and_statuses(tmp_path):
     """OR-logic surrogate: closing the group drops far more than the summed single closures; statuses explain skips."""
     truth = read_truth(_write_truth(tmp_path, RED_TRUTH_ROWS))
-    table = redundancy_check(_or_predict, RED_X, RED_CELLS, ["R", "other"], truth, RED_PEAKS)
+    table = redundancy_check(_or_predict, RED_X, RED_CELLS, genes=["R", "other"], truth=truth, peaks=RED_PEAKS)
     ok = table[(table["group"] == "r1") & (table["cell_type"] == "A")].iloc[0]
     assert ok["status"] == "ok"
     assert (ok["n_members"], ok["n_called"], ok["n_cells"]) == (3, 3, 3)
@@ -497,7 +497,7 @@ def test_redundancy_check_additive_ratio_is_one(tmp_path):
         dense = X.toarray()
         return np.log1p(np.column_stack([dense[:, :3] @ np.array([1.0, 2.0, 3.0]), dense[:, 3]]))
 
-    table = redundancy_check(additive, RED_X, RED_CELLS, ["R", "other"], truth, RED_PEAKS)
+    table = redundancy_check(additive, RED_X, RED_CELLS, genes=["R", "other"], truth=truth, peaks=RED_PEAKS)
     row = table[table["cell_type"] == "A"].iloc[0]
     # Every A cell: 1*x0 + 2*x1 + 3*x2 -> [1+1.8+2.7, 0.9+2+2.7, 0.9+1.8+3] = [5.5, 5.6, 5.7], mean 5.6.
     assert row["drop_group"] == pytest.approx(-5.6)
@@ -527,7 +527,7 @@ def test_cross_celltype_diagonal_and_negative_normalised():
         ("grids", 1, "C", "top2", "set", [], "not run: x"),  # did not run: not a source
     ])
     markers = {"A": ["gA"], "B": ["gB"], "C": ["gA"]}  # C has no cells: not a target
-    table = cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, ["gA", "gB"], sel, markers, method="grids")
+    table = cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, genes=["gA", "gB"], selections=sel, markers=markers, method="grids")
     assert list(table.columns) == CROSS_COLUMNS
     assert len(table) == 4
     t = table.set_index(["source_cell_type", "target_cell_type"])
@@ -548,7 +548,7 @@ def test_cross_celltype_without_set_selections_raises():
     """No per-cell-type selections by the method is a ValueError pointing at explain.per_cell_type."""
     sel = _shard([("grids", 1, "A", "gA", "gene", [0], "ok"), ("random", 1, "A", "top2", "set", [0], "ok")])
     with pytest.raises(ValueError, match=r"explain\.per_cell_type"):
-        cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, ["gA", "gB"], sel, {"A": ["gA"]}, method="grids")
+        cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, genes=["gA", "gB"], selections=sel, markers={"A": ["gA"]}, method="grids")
 
 
 # -- stage.marker_genes -----------------------------------------------------------------------------
@@ -557,7 +557,7 @@ def test_marker_genes_targets_then_set_members():
     """marker_genes uses per-gene targets, else the set members (file-stem keyed); types with neither drop out."""
     targets = pd.DataFrame({"cell_type": ["A", "A", "X"], "gene": ["g1", "g2", "g9"]})
     members = {file_stem("CD4 T", "top50"): ["g3", "g4"], file_stem("A", "top50"): ["g7"]}
-    markers = marker_genes(targets, members, ["A", "CD4 T", "C"], "top50")
+    markers = marker_genes(targets, members, ["A", "CD4 T", "C"], set_target="top50")
     assert markers == {"A": ["g1", "g2"], "CD4 T": ["g3", "g4"]}
 
 

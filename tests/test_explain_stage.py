@@ -44,13 +44,13 @@ def _toy(tmp_path):
             handle.write(f'{chrom_g}\tx\tgene\t{pos + 1}\t{pos + 2000}\t.\t+\t.\tgene_id "G{g}"; gene_name "G{g}";\n')
     from grids.atac.qc import read_tss
 
-    links = cis_links(peaks, genes, read_tss(gtf, {"chr1": 0, "chr2": 0}), 50_000)
+    links = cis_links(peaks, genes, read_tss(gtf, {"chr1": 0, "chr2": 0}), window=50_000)
     model, info = train_surrogate(data, TrainSettings(max_epochs=3, batch_size=32, device="cpu"),
                                   checkpoint=tmp_path / "c.pt", cis=links, progress=False)
-    save_surrogate(model, data, info, tmp_path / "model.pt")
+    save_surrogate(model, data, info, path=tmp_path / "model.pt")
     rna_ad = ad.AnnData(sp.csr_matrix(rna), obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=genes))
     atac_ad = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=cells), var=peaks[["chrom", "start", "end"]])
-    write_paired(rna_ad, atac_ad, pd.Series(types, index=cells), pd.Series(split, index=cells), str(tmp_path / "paired.h5mu"))
+    write_paired(rna_ad, atac_ad, pd.Series(types, index=cells), split=pd.Series(split, index=cells), path=str(tmp_path / "paired.h5mu"))
     return tmp_path / "model.pt", tmp_path / "paired.h5mu", gtf
 
 
@@ -115,7 +115,7 @@ def test_every_method_writes_ranked_selections_and_tracks(toy, tmp_path, method)
     table = _run(toy, tmp_path, tasks, method, window=50_000)
     out = tmp_path / method
     keys = [f"L{L}/{t.stem}" for L in (2, 4) for t in tasks]
-    write_target_files([str(tmp_path / "shard.tsv")], [str(tmp_path / "shard.json")], str(toy[2]), str(out), method, keys)
+    write_target_files([str(tmp_path / "shard.tsv")], [str(tmp_path / "shard.json")], str(toy[2]), out_dir=str(out), method=method, expected=keys)
     for key in keys:
         selection = pd.read_csv(out / f"{key}.tsv", sep="\t")
         assert list(selection.columns) == SELECTION_COLUMNS

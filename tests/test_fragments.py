@@ -94,7 +94,7 @@ def test_merge_duplicate_fragments_sums_reads():
     start = np.array([10, 10, 10, 5])
     end = np.array([50, 50, 50, 40])
     reads = np.array([1, 2, 3, 1])
-    out = merge_duplicate_fragments(bc, start, end, reads)
+    out = merge_duplicate_fragments(bc, start, end, reads=reads)
     assert [a.tolist() for a in out] == [[1, 0, 1], [5, 10, 10], [40, 50, 50], [1, 2, 4]]
 
 
@@ -140,8 +140,8 @@ def test_lexically_sorted_tabix_file_gives_the_same_matrix(tmp_path):
     peaks = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2", "chr10"], "start": [1000, 90_000, 5000, 60_000],
                           "end": [40_000, 150_000, 80_000, 110_000]})
     cells = sorted(frame["barcode"].unique())[:30]
-    a = build_peak_matrix(ordered, NUMERIC_SIZES, peaks, cells, chunk_size=500)
-    b = build_peak_matrix(lex, NUMERIC_SIZES, peaks, cells, chunk_size=500)
+    a = build_peak_matrix(ordered, NUMERIC_SIZES, peaks, barcodes=cells, chunk_size=500)
+    b = build_peak_matrix(lex, NUMERIC_SIZES, peaks, barcodes=cells, chunk_size=500)
     assert a.X.nnz > 0 and (a.X != b.X).nnz == 0
     assert a.n_fragments.tolist() == b.n_fragments.tolist() and a.n_in_peaks.tolist() == b.n_in_peaks.tolist()
     tss = pd.DataFrame({"chrom": ["chr2", "chr10"], "position": [30_000, 70_000], "strand": ["+", "-"],

@@ -20,7 +20,7 @@ def test_pairing_keeps_cells_passing_both_and_explains_the_rest():
     atac = _obs(["s1#A", "s1#B", "s1#E", "s2#A", "s2#D"])
     rna_ok = pd.Series([True, True, True, False, True], index=rna.index)
     atac_ok = pd.Series([True, False, True, True, True], index=atac.index)
-    paired, report = pair_cells(rna, atac, rna_ok, atac_ok)
+    paired, report = pair_cells(rna, atac, rna_ok, atac_passed=atac_ok)
     assert paired == ["s1#A", "s2#D"]  # RNA order
     s1 = report.set_index("sample").loc["s1"]
     assert s1["dropped_rna_failed_atac_qc"] == 1  # B
@@ -33,7 +33,7 @@ def test_no_overlap_shows_barcodes_from_both_sides():
     rna, atac = _obs(["s1#AAAC-1"]), _obs(["s1#GGGT-1"])
     ok = pd.Series(True, index=rna.index)
     with pytest.raises(PairingError, match=r"RNA: s1#AAAC-1; ATAC: s1#GGGT-1"):
-        pair_cells(rna, atac, ok, pd.Series(True, index=atac.index))
+        pair_cells(rna, atac, ok, atac_passed=pd.Series(True, index=atac.index))
 
 
 def test_atac_qc_uses_fragments_or_open_peaks():

@@ -230,7 +230,7 @@ def _paired(tmp_path):
     split = pd.Series(np.where(np.arange(n) % 4 < 2, "test", "train"), index=cells)
     rna = ad.AnnData(sp.csr_matrix(toy_predict(X)), obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=GENES))
     atac = ad.AnnData(X, obs=pd.DataFrame(index=cells), var=peaks[["chrom", "start", "end"]])
-    write_paired(rna, atac, types, split, str(tmp_path / "paired.h5mu"))
+    write_paired(rna, atac, types, split=split, path=str(tmp_path / "paired.h5mu"))
     gtf = tmp_path / "genes.gtf"
     gtf.write_text('chr1\tx\tgene\t4001\t6000\t.\t+\t.\tgene_id "G0"; gene_name "G0";\n'
                    'chr2\tx\tgene\t10751\t12000\t.\t+\t.\tgene_id "G1"; gene_name "G1";\n')

@@ -104,3 +104,19 @@ def test_the_library_has_no_import_cycles():
         if name not in state:
             visit(name, [name])
     assert not cycles, "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_exported_functions_take_keywords_beyond_the_third_argument():
+    """Issue 18, as scanpy does it: a call such as ``fimap(objective, train, 10, seed=0)`` names
+    everything past the first three arguments, so a reordered signature cannot shift values."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "src" / "grids").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        exported = {item.value for node in tree.body if isinstance(node, ast.Assign)
+                    and any(getattr(t, "id", None) == "__all__" for t in node.targets) for item in node.value.elts}
+        offenders += [f"{path.relative_to(REPO)}:{node.name}" for node in tree.body
+                      if isinstance(node, ast.FunctionDef) and node.name in exported
+                      and len(node.args.posonlyargs + node.args.args) > 3]
+    assert not offenders, offenders

@@ -165,7 +165,7 @@ def test_cis_ridge_matches_scikit_learn():
     peak, gene = _toy_links(data)
     train, val = data.rows("train"), data.rows("val")
     residual = data.rna[train] - data.rna[train].mean(0)
-    fit = fit_cis_ridge(data, peak, gene, residual, np.zeros((len(val), 8)), data.rna[val], alphas=(3.0,))
+    fit = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros((len(val), 8)), observed_val=data.rna[val], alphas=(3.0,))
     for g in range(8):
         links = np.flatnonzero(gene == g)
         reference = Ridge(alpha=3.0).fit(data.atac[train][:, peak[links]].toarray(), residual[:, g])
@@ -240,7 +240,7 @@ def test_saved_model_round_trip_and_mismatch_errors(tmp_path):
     data = _toy_data()
     model, info = train_surrogate(data, TrainSettings(max_epochs=2, batch_size=32, device="cpu"),
                                   checkpoint=tmp_path / "c.pt", cis=_toy_links(data), progress=False)
-    save_surrogate(model, data, info, tmp_path / "model.pt")
+    save_surrogate(model, data, info, path=tmp_path / "model.pt")
     loaded = grids.load_surrogate(tmp_path / "model.pt")
     _, sizes, chrom = chrom_blocks(data.peaks["chrom"])
     expected = predict_rows(model, _Batcher(data, chrom, len(sizes), "cpu"), np.arange(20))
@@ -305,8 +305,8 @@ def test_group_units_find_or_and_pairs_and_leave_additive_genes_linear():
     model = Surrogate(SurrogateConfig(n_peaks=8, n_genes=3, chrom_sizes=[8], n_cell_types=1, n_cis_links=len(peak),
                                       cis_units=2)).eval()
     residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
-    ridge = fit_cis_ridge(data, peak, gene, residual, np.zeros_like(residual_val), data.rna[val])
-    info = fit_group_units(model, data, peak, gene, ridge, residual, residual_val)
+    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val), observed_val=data.rna[val])
+    info = fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual, residual_val=residual_val)
     found = {(u["gene"], tuple(sorted(u["peaks"]))) for u in info["units"]}
     assert ("or", (0, 1)) in found and ("and", (4, 5)) in found
     assert not any(g == "add" for g, _ in found)  # additive: the ridge alone explains it
@@ -345,9 +345,9 @@ def test_group_units_find_or_triples_and_drop_the_members_linear_terms():
     model = Surrogate(SurrogateConfig(n_peaks=n_peaks, n_genes=2, chrom_sizes=[n_peaks], n_cell_types=1,
                                       n_cis_links=len(peak), cis_units=2)).eval()
     residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
-    ridge = fit_cis_ridge(data, peak, gene, residual, np.zeros_like(residual_val), data.rna[val])
-    units = {(u["gene"], tuple(sorted(u["peaks"]))): u for u in fit_group_units(model, data, peak, gene, ridge, residual,
-                                                                               residual_val)["units"]}
+    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val), observed_val=data.rna[val])
+    units = {(u["gene"], tuple(sorted(u["peaks"]))): u for u in fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual,
+                                                                               residual_val=residual_val)["units"]}
     assert ("triple", (0, 1, 2)) in units and units[("triple", (0, 1, 2))]["logic"] == "or"
     assert not units[("triple", (0, 1, 2))]["members_linear"]
     assert ("mixed", (4, 5)) in units and units[("mixed", (4, 5))]["members_linear"]

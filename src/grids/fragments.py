@@ -321,7 +321,7 @@ def _subset(chunk: FragmentChunk, keep: np.ndarray) -> FragmentChunk:
 
 
 def merge_duplicate_fragments(
-    barcode: np.ndarray, start: np.ndarray, end: np.ndarray, reads: np.ndarray
+    barcode: np.ndarray, start: np.ndarray, end: np.ndarray, *, reads: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sort one chromosome's fragments by (start, end, barcode) and merge identical ones.
 

@@ -25,7 +25,7 @@ def interval_index(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) 
 
 
 def insertion_interval_index(
-    frag_starts: np.ndarray, frag_ends: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    frag_starts: np.ndarray, frag_ends: np.ndarray, starts: np.ndarray, *, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval index (or -1) of the left and right Tn5 insertion of each fragment."""
     left = interval_index(frag_starts, starts, ends)
@@ -34,8 +34,8 @@ def insertion_interval_index(
 
 
 def fragment_in_intervals(
-    frag_starts: np.ndarray, frag_ends: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    frag_starts: np.ndarray, frag_ends: np.ndarray, starts: np.ndarray, *, ends: np.ndarray
 ) -> np.ndarray:
     """Boolean: does either insertion of each fragment fall inside an interval?"""
-    left, right = insertion_interval_index(frag_starts, frag_ends, starts, ends)
+    left, right = insertion_interval_index(frag_starts, frag_ends, starts, ends=ends)
     return (left >= 0) | (right >= 0)

@@ -31,7 +31,7 @@ def atac_qc_pass(obs: pd.DataFrame, *, min_fragments: int, min_tss_enrichment: f
     return (obs["n_fragments"] >= min_fragments) & (obs["tss_enrichment"].fillna(0) >= min_tss_enrichment)
 
 
-def pair_cells(rna_obs: pd.DataFrame, atac_obs: pd.DataFrame, rna_passed: pd.Series, atac_passed: pd.Series):
+def pair_cells(rna_obs: pd.DataFrame, atac_obs: pd.DataFrame, rna_passed: pd.Series, *, atac_passed: pd.Series):
     """Cells that passed both QCs, in the RNA order, and a per-sample report of what was dropped and why.
 
     ``rna_obs``/``atac_obs`` index every cell each modality saw (``{sample}#{barcode}``) and have
@@ -97,7 +97,7 @@ def stratified_split(labels: pd.Series, fractions: Mapping[str, float], seed: in
     return split.astype(pd.CategoricalDtype(SPLITS))
 
 
-def write_paired(rna, atac, cell_type: pd.Series, split: pd.Series, path: str) -> None:
+def write_paired(rna, atac, cell_type: pd.Series, *, split: pd.Series, path: str) -> None:
     """Write ``paired.h5mu``: modalities ``rna`` and ``atac`` on the same cells, same order,
     with ``cell_type`` and ``split`` in the global and the per-modality ``obs``."""
     import mudata as md
@@ -138,7 +138,7 @@ def run_pairing(
     # Names as strings: a sample called "01" must not become the number 1.
     qc = pd.read_csv(rna_qc, sep="\t", dtype={"cell": str, "sample": str, "barcode": str}).set_index("cell")
     atac_passed = atac_qc_pass(atac.obs, min_fragments=min_fragments, min_tss_enrichment=min_tss_enrichment)
-    paired, report = pair_cells(qc, atac.obs, qc["passed_qc"].astype(bool), atac_passed)
+    paired, report = pair_cells(qc, atac.obs, qc["passed_qc"].astype(bool), atac_passed=atac_passed)
     labels = rna.obs["cell_type"].loc[paired]
     unlabelled = labels.isna()
     if unlabelled.any():
@@ -150,7 +150,7 @@ def run_pairing(
     split = stratified_split(labels, split_settings, int(split_settings["seed"]))
     cells = labels.index
     rna_paired, atac_paired = rna[cells].copy(), atac[cells].copy()
-    write_paired(rna_paired, atac_paired, labels, split, out_h5mu)
+    write_paired(rna_paired, atac_paired, labels, split=split, path=out_h5mu)
     write_tsv(report, out_report)
     coords = pd.DataFrame(rna_paired.obsm["X_umap"], index=cells, columns=["umap1", "umap2"])
     umap_figure(coords, labels, out_umap, title=f"Paired cells ({len(cells)}), RNA UMAP by cell type")

@@ -10,7 +10,7 @@ with logged(snakemake.log[0]):
     barcodes, profiles = qc_figure_inputs(snakemake.params.samples, snakemake.input.barcodes, snakemake.input.profiles)
     threshold_mode = atac["cells"] == "threshold"
     atac_qc_figure(
-        barcodes, profiles, adata.obs, snakemake.output.figure,
+        barcodes, profiles, adata.obs, path=snakemake.output.figure,
         min_fragments=atac["min_fragments"] if threshold_mode else None,
         min_tss_enrichment=atac["min_tss_enrichment"] if threshold_mode else None,
     )

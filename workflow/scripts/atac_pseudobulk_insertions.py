@@ -16,7 +16,7 @@ with logged(snakemake.log[0]):
         snakemake.input.fragments,
         read_chrom_sizes(snakemake.input.chrom_sizes),
         groups,
-        {name: outdir / f"{name}.bed" for name in names},
+        outputs={name: outdir / f"{name}.bed" for name in names},
         chunk_size=snakemake.resources.fragment_chunk_size,
         skip_unknown_chroms=atac["skip_unknown_chromosomes"],
     )

@@ -8,7 +8,7 @@ with logged(snakemake.log[0]):
         snakemake.input.tables,
         snakemake.input.metas,
         snakemake.input.gtf,
-        snakemake.params.out_dir,
-        snakemake.params.method,
-        snakemake.params.selections,
+        out_dir=snakemake.params.out_dir,
+        method=snakemake.params.method,
+        expected=snakemake.params.selections,
     )

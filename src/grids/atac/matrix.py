@@ -68,9 +68,8 @@ def build_peak_matrix(
     fragments: str | Path,
     chrom_sizes: Mapping[str, int],
     peaks: pd.DataFrame,
-    barcodes: Sequence[str],
-    *,
-    chunk_size: int = 2_000_000,
+    *, barcodes: Sequence[str],
+        chunk_size: int = 2_000_000,
     skip_unknown_chroms: bool = False,
 ) -> PeakMatrix:
     """Cells (``barcodes``, in that order) x ``peaks`` binary matrix from one fragments file.
@@ -96,7 +95,7 @@ def build_peak_matrix(
                 continue
             rows = np.flatnonzero(is_cell & (chunk.chrom_rank == rank))
             starts, ends, offset = blocks[rank]
-            left, right = insertion_interval_index(chunk.start[rows], chunk.end[rows], starts, ends)
+            left, right = insertion_interval_index(chunk.start[rows], chunk.end[rows], starts, ends=ends)
             hit = (left >= 0) | (right >= 0)
             n_in_peaks += np.bincount(cell[rows[hit]], minlength=n_cells)
             both = np.concatenate([left, right])

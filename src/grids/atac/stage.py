@@ -124,7 +124,7 @@ def run_sample_matrix(
     # Paired data keeps every RNA cell, in the RNA order; a cell without fragments gets an
     # empty row (n_fragments 0) so pairing can report it instead of it vanishing here.
     order = read_cell_barcodes(rna) if rna else sorted(table.index[table["is_cell"]])
-    matrix = build_peak_matrix(fragments, sizes, peak_table, order, chunk_size=chunk_size,
+    matrix = build_peak_matrix(fragments, sizes, peak_table, barcodes=order, chunk_size=chunk_size,
                                skip_unknown_chroms=skip_unknown_chroms)
     obs = table.reindex(order)[["n_fragments", "n_reads", "tss_enrichment", "nucleosome_signal"]]
     empty = obs["n_fragments"].isna()

@@ -17,8 +17,8 @@ CROSS_COLUMNS = ["method", "L", "source_cell_type", "target_cell_type", "n_genes
                  "normalised"]
 
 
-def cross_celltype(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, genes: Sequence[str],
-                   selections: pd.DataFrame, markers: Mapping[str, Sequence[str]], *, method: str) -> pd.DataFrame:
+def cross_celltype(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, *, genes: Sequence[str],
+                   selections: pd.DataFrame, markers: Mapping[str, Sequence[str]], method: str) -> pd.DataFrame:
     """Rel Δ (%) of cell type b's marker genes in b's cells after removing the set that
     ``method`` chose for cell type a's gene set (the per-cell-type target), for every a, b and L.
 

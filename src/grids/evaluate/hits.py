@@ -36,7 +36,7 @@ def target_hits(selections: pd.DataFrame, bodies: pd.DataFrame, *, soft_distance
             continue
         body = bodies.loc[gene]
         distance = interval_distance(group["chrom"].to_numpy(), group["start"].to_numpy(), group["end"].to_numpy(),
-                                     str(body["chrom"]), int(body["start"]), int(body["end"]))
+                                     chrom=str(body["chrom"]), start=int(body["start"]), end=int(body["end"]))
         nearest = float(distance.min()) if len(distance) else np.inf
         # A hit needs a shared base; a peak that only abuts the gene body is distance 0 but no hit.
         overlaps = bool(overlap_matrix(group[["chrom", "start", "end"]], body.to_frame().T).any())

@@ -36,7 +36,7 @@ def overlap_matrix(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
 
 
 def interval_distance(a_chrom: np.ndarray, a_start: np.ndarray, a_end: np.ndarray,
-                      chrom: str, start: int, end: int) -> np.ndarray:
+                      *, chrom: str, start: int, end: int) -> np.ndarray:
     """Base pairs between each interval of ``a`` and one interval (0 when they overlap; inf on
     another chromosome)."""
     gap = np.maximum(np.maximum(start - np.asarray(a_end, np.int64), np.asarray(a_start, np.int64) - end), 0)

@@ -48,7 +48,7 @@ def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas
 
     selections, members = read_selections(tables, metas)
     saved, data, X, names = evaluation_cells(model, paired, split)
-    drops = expression_drop(saved.predict, X, names, data.genes, selections, members, stem=file_stem)
+    drops = expression_drop(saved.predict, X, names, genes=data.genes, selections=selections, members=members, stem=file_stem)
     write_tsv(drops, out_table)
     write_tsv(wide_table(drops, "gene"), out_genes)
     write_tsv(wide_table(drops, "set"), out_sets)
@@ -58,7 +58,7 @@ def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas
 
 
 def marker_genes(targets: pd.DataFrame, members: Mapping[str, Sequence[str]], cell_types: Sequence[str],
-                 set_target: str) -> dict[str, list[str]]:
+                 *, set_target: str) -> dict[str, list[str]]:
     """Marker genes per cell type: its per-gene targets (targets.tsv), else its top-N gene set."""
     markers = {}
     for cell_type in cell_types:
@@ -76,8 +76,8 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
 
     selections, members = read_selections(tables, metas)
     saved, data, X, names = evaluation_cells(model, paired, split)
-    markers = marker_genes(read_targets(targets), members, data.cell_types, set_target)
-    cross = cross_celltype(saved.predict, X, names, data.genes, selections, markers, method=method)
+    markers = marker_genes(read_targets(targets), members, data.cell_types, set_target=set_target)
+    cross = cross_celltype(saved.predict, X, names, genes=data.genes, selections=selections, markers=markers, method=method)
     write_tsv(cross, out_table)
     cross_celltype_figure(cross, out_figure)
     return cross
@@ -170,8 +170,8 @@ def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: S
     planted = read_truth(truth)
     saved, data, X, names = evaluation_cells(model, paired, split)
     peaks = data.peaks.reset_index(drop=True)
-    recovery = ground_truth(selections, members, planted, peaks, stem=file_stem)
-    redundancy = redundancy_check(saved.predict, X, names, data.genes, planted, peaks)
+    recovery = ground_truth(selections, members, planted, peaks=peaks, stem=file_stem)
+    redundancy = redundancy_check(saved.predict, X, names, genes=data.genes, truth=planted, peaks=peaks)
     write_tsv(recovery, out_table)
     write_tsv(redundancy, out_redundancy)
     if out_redundancy_summary:
@@ -207,7 +207,7 @@ def run_redundancy_calls(*, paired: str, tables: Sequence[str], metas: Sequence[
     if unknown:
         raise ValueError(f"redundancy maps of {', '.join(unknown)}, a method the redundancy rule did not run "
                          f"(methods: {', '.join(methods)})")
-    outcomes = call_outcomes(map_table, pairs, planted, peaks, data.atac[rows], names, members,
+    outcomes = call_outcomes(map_table, pairs, planted, peaks=peaks, X=data.atac[rows], cell_type=names, members=members,
                              min_cells=min_cells, status=status)
     calls = redundancy_calls(outcomes, [m for m in methods if m in set(map_table["method"])])
     recovery = group_recovery(selections, planted, peaks)

@@ -88,7 +88,7 @@ def _planted(truth: pd.DataFrame, genes: Sequence[str], cell_type: str) -> pd.Da
 
 
 def ground_truth(selections: pd.DataFrame, members: Mapping[str, Sequence[str]], truth: pd.DataFrame,
-                 peaks: pd.DataFrame, *, stem: Callable[[str, str], str]) -> pd.DataFrame:
+                 *, peaks: pd.DataFrame, stem: Callable[[str, str], str]) -> pd.DataFrame:
     """Precision and recall of each selection that ran against its target's planted CREs.
 
     Rows per selection and link class (all, direct, redundant, indirect). A planted CRE counts as
@@ -150,7 +150,7 @@ class _OpenCells:
 
 # -- the surrogate's view of planted groups ---------------------------------------------------------
 
-def redundancy_check(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, genes: Sequence[str],
+def redundancy_check(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, *, genes: Sequence[str],
                      truth: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
     """For each planted group with a logic (or, and, additive) and each cell type it is active in
     (among the given cells): the surrogate's mean drop of the gene (natural scale) when the whole
@@ -341,9 +341,8 @@ def _coords(frame: pd.DataFrame, suffix: str) -> pd.DataFrame:
                          "end": frame[f"end{suffix}"].to_numpy(np.int64)})
 
 
-def call_outcomes(maps: pd.DataFrame, pairs: pd.DataFrame, truth: pd.DataFrame, peaks: pd.DataFrame,
-                  X: sp.spmatrix, cell_type: np.ndarray, members: Mapping[str, Sequence[str]], *,
-                  min_cells: int = 10, status: Mapping[tuple, str] | None = None) -> pd.DataFrame:
+def call_outcomes(maps: pd.DataFrame, pairs: pd.DataFrame, truth: pd.DataFrame, *, peaks: pd.DataFrame,
+                  X: sp.spmatrix, cell_type: np.ndarray, members: Mapping[str, Sequence[str]],                   min_cells: int = 10, status: Mapping[tuple, str] | None = None) -> pd.DataFrame:
     """Per redundancy map: the pairs called redundant, the true positives among them, and (per-gene
     targets) the planted OR pairs that are callable, in the map's selection and recovered.
 

@@ -40,7 +40,7 @@ def _selection(objective: SubsetObjective, train: CellSet, peaks: np.ndarray, sc
     return Selection(peaks, scores, objective.loss(train, peaks))
 
 
-def random_selection(objective: SubsetObjective, train: CellSet, L: int, seed: int) -> Selection:
+def random_selection(objective: SubsetObjective, train: CellSet, L: int, *, seed: int) -> Selection:
     """L peaks drawn uniformly from those open in the cells (seeded); score 0."""
     candidates = open_candidates(train)
     check_subset_size(candidates, L)
@@ -57,7 +57,7 @@ def saliency(objective: SubsetObjective, train: CellSet, L: int) -> Selection:
     return _selection(objective, train, peaks, scores)
 
 
-def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, seed: int, samples: int = 20,
+def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, *, seed: int, samples: int = 20,
                noise: float = 0.1) -> Selection:
     """Saliency averaged over noisy copies of the input. The input is binary, so the noise closes
     a random ``noise`` share of each cell's open peaks (the baseline prediction stays that of
@@ -77,7 +77,7 @@ def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, seed: int, sa
     return _selection(objective, train, peaks, scores)
 
 
-def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: int = 200,
+def fimap(objective: SubsetObjective, train: CellSet, L: int, *, seed: int, steps: int = 200,
           batch_size: int = 64, sparsity: float = 0.05, learning_rate: float = 0.1) -> Selection:
     """A learned minimal adversarial perturbation (after Chapman-Rounds et al. 2021): a removal
     mask m in [0, 1] over the open peaks minimising L(x ⊙ (1 - m)) + sparsity * sum(m); the L
@@ -109,13 +109,13 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, seed: int, steps: 
     return _selection(objective, train, peaks, scores)
 
 
-def window_peaks(peaks_table, tss, genes: list[str], window: int) -> np.ndarray:
+def window_peaks(peaks_table, tss, genes: list[str], *, window: int) -> np.ndarray:
     """Indices of peaks whose midpoint lies within ``window`` bp of any of the genes' TSSs
     (``tss`` as :func:`grids.atac.qc.read_tss` gives it): the surrogate's cis-link rule."""
-    return np.unique(cis_links(peaks_table, list(genes), tss, window)[0])
+    return np.unique(cis_links(peaks_table, list(genes), tss, window=window)[0])
 
 
-def correlation(objective: SubsetObjective, train: CellSet, L: int, expression: np.ndarray,
+def correlation(objective: SubsetObjective, train: CellSet, L: int, *, expression: np.ndarray,
                 nearby: np.ndarray) -> Selection:
     """Peak–gene correlation as ArchR/Signac link peaks: Pearson r between each peak near the
     targets (``nearby``) and the targets' mean observed expression over the cells; the L peaks
@@ -164,7 +164,7 @@ def _local_target_prediction(objective: SubsetObjective, cells: CellSet, candida
     return predict
 
 
-def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: np.ndarray, seed: int,
+def sage_selection(objective: SubsetObjective, train: CellSet, L: int, *, nearby: np.ndarray, seed: int,
                    max_features: int = 256, max_cells: int = 32) -> Selection:
     """SAGE values (``sage-importance``, permutation estimator) of the peaks near the targets,
     each closed (set to 0) when left out; every other peak keeps the cell's own state."""
@@ -190,7 +190,7 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: n
     return _selection(objective, train, peaks, top_scores)
 
 
-def lime_selection(objective: SubsetObjective, train: CellSet, L: int, nearby: np.ndarray, seed: int,
+def lime_selection(objective: SubsetObjective, train: CellSet, L: int, *, nearby: np.ndarray, seed: int,
                    max_features: int = 256, cells: int = 16, samples: int = 500) -> Selection:
     """LIME (``lime``) per cell over the peaks near the targets, averaged over up to ``cells``
     cells; the L peaks with the largest mean weight (open -> higher target prediction)."""

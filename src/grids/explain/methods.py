@@ -102,7 +102,7 @@ def _run_plan(plan: Callable[[MethodInput, int], Any]) -> Callable[[MethodInput,
 def _random(given: MethodInput, L: int):
     from .baselines import random_selection
 
-    return random_selection(given.objective, given.train, L, given.seed)
+    return random_selection(given.objective, given.train, L, seed=given.seed)
 
 
 def _saliency(given: MethodInput, L: int):
@@ -114,32 +114,32 @@ def _saliency(given: MethodInput, L: int):
 def _smoothgrad(given: MethodInput, L: int):
     from .baselines import smoothgrad
 
-    return smoothgrad(given.objective, given.train, L, given.seed)
+    return smoothgrad(given.objective, given.train, L, seed=given.seed)
 
 
 def _fimap(given: MethodInput, L: int):
     from .baselines import fimap
 
-    return fimap(given.objective, given.train, L, given.seed)
+    return fimap(given.objective, given.train, L, seed=given.seed)
 
 
 def _correlation(given: MethodInput, L: int):
     from .baselines import correlation
 
-    return correlation(given.objective, given.train, L, given.expression, given.nearby)
+    return correlation(given.objective, given.train, L, expression=given.expression, nearby=given.nearby)
 
 
 def _sage(given: MethodInput, L: int):
     from .baselines import sage_selection
 
-    return sage_selection(given.objective, given.train, L, given.nearby, given.seed,
+    return sage_selection(given.objective, given.train, L, nearby=given.nearby, seed=given.seed,
                           max_features=int(given.settings.get("sage_max_peaks", 256)))
 
 
 def _lime(given: MethodInput, L: int):
     from .baselines import lime_selection
 
-    return lime_selection(given.objective, given.train, L, given.nearby, given.seed,
+    return lime_selection(given.objective, given.train, L, nearby=given.nearby, seed=given.seed,
                           max_features=int(given.settings.get("lime_max_peaks", 256)))
 
 

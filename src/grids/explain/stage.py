@@ -23,7 +23,7 @@ __all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_
 
 log = logging.getLogger(__name__)
 
-def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, top_n: int,
+def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, *, top_n: int,
                  mito_prefix: str = "MT-") -> list[int]:
     """Gene indices of a task: the gene itself, or the cell type's top-N mean expressed genes
     (mitochondrial genes left out). A gene the model lacks is an error with close matches."""
@@ -198,7 +198,7 @@ def _method_input(task: ExplainTask, data, tss: pd.DataFrame, model, beta: float
 
     train_rows, val_rows = _rows(data, task, "train", paired), _rows(data, task, "val", paired)
     rna = data.rna[train_rows]
-    genes = target_genes(task, data.genes, rna.mean(0), top_n, mito_prefix)
+    genes = target_genes(task, data.genes, rna.mean(0), top_n=top_n, mito_prefix=mito_prefix)
     objective = SubsetObjective(model, np.array(genes), beta=beta)
     cells = {}
     for split, rows in (("train", train_rows), ("val", val_rows)):
@@ -212,7 +212,7 @@ def _method_input(task: ExplainTask, data, tss: pd.DataFrame, model, beta: float
             if Ls[-1] > n_open:
                 raise ValueError(f"L = {Ls[-1]} is larger than the {n_open} peaks open in the training cells of "
                                  f"{task.cell_type!r}; lower explain.L")
-    nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window)
+    nearby = baselines.window_peaks(data.peaks, tss, [data.genes[g] for g in genes], window=window)
     given = MethodInput(objective, cells["train"], cells.get("val"), nearby, rna[:, genes].mean(1), settings, seed,
                         window, progress=progress, description=task.stem)
     return genes, given
@@ -309,7 +309,7 @@ class _ShardRecord:
         self.path.unlink(missing_ok=True)
 
 
-def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], gtf: str, out_dir: str,
+def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], gtf: str, *, out_dir: str,
                        method: str, expected: Sequence[str]) -> None:
     """Split shard tables into ``{out_dir}/L{L}/{stem}.tsv`` plus a BEDPE and a UCSC interact
     track per selection (peak -> target TSS; for a gene set, the nearest member on the peak's
@@ -331,8 +331,8 @@ def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], g
             tss = tss_map(gtf)  # every chromosome: a gene's TSS may lie away from its selected peaks
         genes = members.get(stem, [str(target)])
         ok = selection[selection["status"] == "ok"]
-        write_bedpe(ok, genes, tss, f"{base}.bedpe", name=f"{method} L{L} {cell_type} {target}")
-        write_interact(ok, genes, tss, f"{base}.interact.bed", name=f"{method}_L{L}_{stem}")
+        write_bedpe(ok, genes, tss, path=f"{base}.bedpe", name=f"{method} L{L} {cell_type} {target}")
+        write_interact(ok, genes, tss, path=f"{base}.interact.bed", name=f"{method}_L{L}_{stem}")
         if method == "grids":
             objective_curve(curves.get(f"L{L}/{stem}", {}), f"{base}.curve.png",
                             title=f"GRIDS L={L}: {cell_type} / {target}")

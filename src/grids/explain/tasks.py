@@ -59,7 +59,7 @@ def set_target(top_n: int) -> str:
     return f"{SET_PREFIX}{top_n}"
 
 
-def explain_tasks(targets, set_cell_types: list[str], top_n: int, per_gene: bool = True,
+def explain_tasks(targets, set_cell_types: list[str], top_n: int, *, per_gene: bool = True,
                   per_cell_type: bool = True) -> list[ExplainTask]:
     """Per-gene tasks from the targets table (columns cell_type, gene), then one top-N task per
     cell type; duplicates dropped, order kept. Two cell types or tasks that would share a file

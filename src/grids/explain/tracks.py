@@ -34,8 +34,8 @@ def _score(selection: pd.DataFrame) -> list[int]:
     return [int(1000 - 900 * i / max(n - 1, 1)) for i in range(len(selection))]
 
 
-def write_bedpe(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], path: str,
-                *, name: str) -> None:
+def write_bedpe(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], *, path: str,
+                name: str) -> None:
     """BEDPE: peak (chrom1, start1, end1) -> TSS (chrom2, start2, end2), name, score, strands."""
     targets = link_targets(selection, genes, tss)
     with atomic_output(path) as tmp, open(tmp, "w") as handle:
@@ -48,8 +48,8 @@ def write_bedpe(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str,
                          f"{position + TSS_WIDTH}\t{gene}:rank{int(row['rank'])}\t{score}\t.\t.\n")
 
 
-def write_interact(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], path: str,
-                   *, name: str) -> None:
+def write_interact(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], *, path: str,
+                   name: str) -> None:
     """UCSC interact (bed5+13) with a track line, loadable as a custom track or in IGV."""
     targets = link_targets(selection, genes, tss)
     with atomic_output(path) as tmp, open(tmp, "w") as handle:

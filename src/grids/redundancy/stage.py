@@ -49,8 +49,8 @@ def summary_row(result: RedundancyMap, *, method: str, L: int, cell_type: str, t
 
 
 def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_matrix, cell_type: np.ndarray,
-                   genes: Sequence[str], peaks: pd.DataFrame, tss: pd.DataFrame, selections: pd.DataFrame,
-                   members: Mapping[str, Sequence[str]], *, window: int,
+                   *, genes: Sequence[str], peaks: pd.DataFrame, tss: pd.DataFrame, selections: pd.DataFrame,
+                   members: Mapping[str, Sequence[str]], window: int,
                    settings: MapSettings = MapSettings()) -> Iterator[tuple[tuple[int, str, str], RedundancyMap]]:
     """The map of every selection in ``selections`` (one method's shard rows), on the cells ``X``
     of its own cell type (``cell_type``: a name per row of ``X``).
@@ -74,7 +74,7 @@ def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_mat
         # One evaluator per target: its L's share the 'before' and window predictions.
         evaluator = TargetEvaluator(predict, cells, [gene_index[g] for g in names],
                                     max_cells_per_call=settings.max_cells_per_call)
-        window_set = window_peaks(peaks, tss, names, window)
+        window_set = window_peaks(peaks, tss, names, window=window)
         for L, selection in rows.groupby("L", sort=True):
             status = str(selection["status"].iloc[0])
             if status != "ok":
@@ -146,8 +146,8 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     peaks = data.peaks.reset_index(drop=True)
     tss = first_tss(gtf, peaks["chrom"].astype(str).unique())
     summary = []
-    for (L, cell_type, target), result in map_selections(saved.predict, X, names, data.genes, peaks, tss,
-                                                         table, members, window=window, settings=options):
+    for (L, cell_type, target), result in map_selections(saved.predict, X, names, genes=data.genes, peaks=peaks, tss=tss,
+                                                         selections=table, members=members, window=window, settings=options):
         stem = file_stem(cell_type, target)
         write_map_files(result, peaks, Path(out_dir) / f"L{L}" / stem, target=target,
                         title=f"{method} L={L}: {target} in {cell_type}")

@@ -199,7 +199,7 @@ class _FragmentBatch:
         """(barcode rank, start, end, read count) sorted, with PCR duplicates merged."""
         bc = np.concatenate(self.barcodes)
         dup = rng.geometric(0.6, size=len(bc)).astype(np.int64)
-        return merge_duplicate_fragments(bc, np.concatenate(self.starts), np.concatenate(self.ends), dup)
+        return merge_duplicate_fragments(bc, np.concatenate(self.starts), np.concatenate(self.ends), reads=dup)
 
 
 def _simulate_atac(
@@ -277,7 +277,7 @@ def _simulate_atac(
             e_bg = empty_bg_split[:, chrom_idx]
             batch.add(rank[np.repeat(empties, e_bg)], _background_fragments(rng, int(e_bg.sum()), chrom_size))
             bc, start, end, dup = batch.merged(rng)
-            in_cre = fragment_in_intervals(start, end, cres["start"].to_numpy()[sl], cres["end"].to_numpy()[sl])
+            in_cre = fragment_in_intervals(start, end, cres["start"].to_numpy()[sl], ends=cres["end"].to_numpy()[sl])
             n_unique += np.bincount(bc, minlength=n_barcodes)
             n_in += np.bincount(bc[in_cre], minlength=n_barcodes)
             writer.write(chrom, start, end, sorted_barcodes[bc], dup)
@@ -407,7 +407,7 @@ def simulate_sample(
     # Cell Ranger lists barcodes of the filtered matrix in sorted order.
     cell_order = np.argsort(cells.barcodes[:n_cells], kind="stable")
     write_10x_h5(
-        counts[cell_order], cells.barcodes[:n_cells][cell_order], feature_ids, feature_names, out.rna_h5,
+        counts[cell_order], cells.barcodes[:n_cells][cell_order], feature_ids, feature_names=feature_names, path=out.rna_h5,
         genome="grids-sim", intervals=intervals,
     )
     types = np.array(model.cell_types + ["empty"])[cells.cell_type]

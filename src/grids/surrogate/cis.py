@@ -176,7 +176,7 @@ def _fit_with_units(A: np.ndarray, target: np.ndarray, chosen: list, alpha: floa
     return w, b, kept_linear
 
 
-def fit_group_units(model, data, peak: np.ndarray, gene: np.ndarray, ridge, residual_train: np.ndarray,
+def fit_group_units(model, data, peak: np.ndarray, *, gene: np.ndarray, ridge, residual_train: np.ndarray,
                     residual_val: np.ndarray, settings: GroupUnitSettings | None = None) -> dict:
     """Search, fit and install up to ``model.config.cis_units`` group units per gene.
 

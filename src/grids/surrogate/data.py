@@ -62,7 +62,7 @@ def load_paired(path: str) -> PairedData:
     )
 
 
-def cis_links(peaks: pd.DataFrame, genes: list[str], tss: pd.DataFrame, window: int) -> tuple[np.ndarray, np.ndarray]:
+def cis_links(peaks: pd.DataFrame, genes: list[str], tss: pd.DataFrame, *, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(peak index, gene index) for every peak whose midpoint lies within ``window`` bp of the
     gene's TSS. ``tss`` has chrom, position, gene (``grids.atac.qc.read_tss``); a gene with
     several TSS records uses its first; genes without one get no link."""
@@ -103,7 +103,7 @@ def fit_cis_ridge(
     data: PairedData,
     peak: np.ndarray,
     gene: np.ndarray,
-    residual_train: np.ndarray,
+    *, residual_train: np.ndarray,
     base_val: np.ndarray,
     observed_val: np.ndarray,
     alphas: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),

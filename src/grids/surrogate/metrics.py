@@ -34,7 +34,7 @@ def per_gene_pearson(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, (p * o).sum(0) / denominator, np.nan)
 
 
-def marker_mean_r2(predicted: np.ndarray, observed: np.ndarray, cell_type: np.ndarray, genes: Sequence[int]) -> float:
+def marker_mean_r2(predicted: np.ndarray, observed: np.ndarray, cell_type: np.ndarray, *, genes: Sequence[int]) -> float:
     """R² between predicted and observed mean expression over (cell type, marker gene) pairs
     (the paper's Figure 2A statistic)."""
     types = np.unique(cell_type)
@@ -61,7 +61,7 @@ def ridge_baseline(data: PairedData, alphas: Sequence[float] = (10.0, 100.0, 100
     return np.maximum(model.predict(data.atac[test]) + mean, 0.0), alpha
 
 
-def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, seed: int = 0) -> np.ndarray:
+def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, *, seed: int = 0) -> np.ndarray:
     """Latent semantic indexing of a binary peak matrix, as Signac's RunTFIDF (method 1) and
     RunSVD: log(1 + 10^4 TF x IDF) with TF a cell's peak share and IDF the inverse peak frequency
     over the ``fit_rows`` cells, a truncated SVD fitted on them, the first component dropped (it
@@ -80,13 +80,13 @@ def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, seed: int 
     return normalize(svd.transform(weighted)[:, 1:])
 
 
-def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_components: int = 30, seed: int = 0) -> np.ndarray:
+def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_components: int = 30, *, seed: int = 0) -> np.ndarray:
     """Test-cell expression as the mean over each cell's ``n_neighbors`` nearest training cells
     in the LSI embedding of the peaks (cosine distance)."""
     from sklearn.neighbors import NearestNeighbors
 
     train, test = data.rows("train"), data.rows("test")
-    embedding = lsi_embedding(data.atac, train, n_components, seed)
+    embedding = lsi_embedding(data.atac, train, n_components, seed=seed)
     k = min(n_neighbors, len(train))
     neighbours = NearestNeighbors(n_neighbors=k).fit(embedding[train]).kneighbors(embedding[test],
                                                                                   return_distance=False)
@@ -112,7 +112,7 @@ def evaluate_predictions(predicted: np.ndarray, data: PairedData, marker_genes: 
     return {
         "median_pearson_r": float(np.nanmedian(r)),
         "mean_pearson_r": float(np.nanmean(r)),
-        "marker_mean_r2": marker_mean_r2(predicted, observed, data.cell_type[test], index) if index else None,
+        "marker_mean_r2": marker_mean_r2(predicted, observed, data.cell_type[test], genes=index) if index else None,
         "test_mse": float(np.mean((predicted - observed) ** 2)),
         "pearson_r": {g: (None if np.isnan(v) else float(v)) for g, v in zip(data.genes, r)},
     }

@@ -92,7 +92,7 @@ class SparseBatch:
         return SparseBatch(self.peaks.to(device), self.cells.to(device), self.offsets.to(device), self.n_cells, weights)
 
 
-def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int, weighted: bool = False) -> SparseBatch:
+def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int, *, weighted: bool = False) -> SparseBatch:
     """Bags for ``embedding_bag``: one per (cell, chromosome), in cell-major order; with
     ``weighted`` the stored values of X are the entries' weights."""
     X = X.tocsr()

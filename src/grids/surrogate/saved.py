@@ -22,7 +22,7 @@ class ModelMismatchError(ValueError):
     """A saved model does not match the data it is used with."""
 
 
-def save_surrogate(model: Surrogate, data: PairedData, info: dict, path: str | Path) -> None:
+def save_surrogate(model: Surrogate, data: PairedData, info: dict, *, path: str | Path) -> None:
     """Weights, config, peak and gene index and chromosome blocks, in one ``torch.save`` file."""
     names, sizes, _ = chrom_blocks(data.peaks["chrom"])
     payload = {

@@ -35,7 +35,7 @@ def gene_links(data: PairedData, gtf: str, window: int) -> tuple[np.ndarray, np.
     """The cis path's (peak, gene) pairs: peaks within ``window`` bp of each gene's TSS."""
     chroms = {str(c): 0 for c in data.peaks["chrom"].unique()}
     tss = read_tss(gtf, chroms)
-    peak, gene = cis_links(data.peaks, data.genes, tss, window)
+    peak, gene = cis_links(data.peaks, data.genes, tss, window=window)
     linked = len(np.unique(gene))
     missing = sorted(set(data.genes) - set(tss["gene"]))
     log.info("cis path: %d peak-gene links within %d bp of a TSS; %d of %d genes have at least one",
@@ -71,7 +71,7 @@ def run_train_surrogate(
     model, info = train_surrogate(data, train_settings, checkpoint=checkpoint, cis=links,
                                   model_kwargs={k: settings[k] for k in MODEL_KEYS if k in settings})
     linear_cis = info.get("cis", {}).pop("linear_cis_state", None)
-    save_surrogate(model, data, info, out_model)
+    save_surrogate(model, data, info, path=out_model)
 
     # Test predictions come from the saved file, so the metrics describe what users load.
     test = data.rows("test")

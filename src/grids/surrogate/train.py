@@ -157,7 +157,7 @@ def _map_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, fn, batch_s
     return np.concatenate(out) if out else np.zeros((0, model.config.n_genes), np.float32)
 
 
-def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
     """Predicted log-normalised expression (clamped >= 0) for data rows, in eval mode."""
     return _map_rows(model, batcher, rows, model, batch_size)
 
@@ -197,7 +197,7 @@ def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tu
     residual -= _standardised_rows(model, batcher, train)
     observed_val = model.standardise(torch.from_numpy(data.rna[val]).to(device)).cpu().numpy()
     base_val = _standardised_rows(model, batcher, val)
-    ridge = fit_cis_ridge(data, cis[0], cis[1], residual, base_val, observed_val)
+    ridge = fit_cis_ridge(data, cis[0], cis[1], residual_train=residual, base_val=base_val, observed_val=observed_val)
     model.set_cis_links(*cis, weight=ridge.weight, bias=ridge.bias)
     log.info("cis path: %d links, ridge alpha %g, median validation r %.3f", len(cis[0]), ridge.alpha,
              ridge.validation_r)
@@ -208,7 +208,7 @@ def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tu
         # the caller before the info is saved.
         info["linear_cis_state"] = {name: p.detach().cpu().clone() for name, p in model.named_parameters()
                                     if name.startswith("cis_")}
-        units = fit_group_units(model, data, cis[0], cis[1], ridge, residual, observed_val - base_val)
+        units = fit_group_units(model, data, cis[0], gene=cis[1], ridge=ridge, residual_train=residual, residual_val=observed_val - base_val)
         cis_val = _map_rows(model, batcher, val, model.cis)
         info["validation_median_r"] = float(np.nanmedian(per_gene_pearson(base_val + cis_val, observed_val)))
         info["group_units"] = units

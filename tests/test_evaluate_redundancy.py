@@ -201,7 +201,7 @@ def _peak(i: int) -> str:
 
 
 def _write_map(root, method, L, stem, pairs) -> str:
-    """A redundancy map with the DESIGN §5b columns from (peak i, peak j, redundant) triples."""
+    """A redundancy map with the docs/architecture.md §5b columns from (peak i, peak j, redundant) triples."""
     path = root / "redundancy" / method / f"L{L}" / f"{stem}.tsv"
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"peak_a": _peak(i), "peak_b": _peak(j), "peak_index_a": i, "peak_index_b": j, "necessity_a": 0.1,

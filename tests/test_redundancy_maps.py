@@ -1,4 +1,4 @@
-"""Redundancy maps (DESIGN §5b) on hand-made models whose OR, additive and AND pairs are known."""
+"""Redundancy maps (docs/architecture.md §5b) on hand-made models whose OR, additive and AND pairs are known."""
 
 from __future__ import annotations
 

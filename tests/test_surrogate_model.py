@@ -59,7 +59,7 @@ def test_sparse_pooling_equals_dense_reference_values_and_gradients():
 
 
 def test_pooling_is_linear_in_open_peaks():
-    """s_c(x) = b_c + sum of D_j over open peaks j of c (DESIGN §4)."""
+    """s_c(x) = b_c + sum of D_j over open peaks j of c (docs/architecture.md §4)."""
     torch.manual_seed(1)
     config = SurrogateConfig(n_peaks=sum(SIZES), n_genes=5, chrom_sizes=SIZES, n_cell_types=1)
     model = Surrogate(config).double()

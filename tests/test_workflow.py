@@ -139,7 +139,7 @@ def test_demo_rna_qc_removes_planted_low_quality_cells(demo_run):
 
 def test_demo_paired_file_contract_labels_and_split(demo_run):
     """Acceptance (issue 5): inferred labels match the truth (ARI >= 0.9); pairing keeps every
-    cell that passed both QCs; the h5mu follows DESIGN §3."""
+    cell that passed both QCs; the h5mu follows docs/architecture.md §3."""
     import mudata as md
     from sklearn.metrics import adjusted_rand_score
 

@@ -266,7 +266,7 @@ def evaluate_files():
     return files
 
 
-# ---- Redundancy maps (DESIGN §5b) -----------------------------------------------------------
+# ---- Redundancy maps (docs/architecture.md §5b) -----------------------------------------------------------
 REDUNDANCY = config["redundancy"]
 _UNMAPPABLE = [m for m in REDUNDANCY["methods"] if m not in EXPLAIN["methods"]]
 if _UNMAPPABLE:

@@ -1,4 +1,4 @@
-# Evaluation of the selections (DESIGN §6): drops, hit ratios, Hi-C, ground truth, cross-cell-type, tracks.
+# Evaluation of the selections (docs/architecture.md §6): drops, hit ratios, Hi-C, ground truth, cross-cell-type, tracks.
 
 EVALUATE = config["evaluate"]
 
@@ -145,7 +145,7 @@ rule evaluate_ground_truth:
         "../scripts/evaluate_ground_truth.py"
 
 
-# Called redundant pairs (results/redundancy, DESIGN §5b) and OR-group recovery by every
+# Called redundant pairs (results/redundancy, docs/architecture.md §5b) and OR-group recovery by every
 # explain method, against the planted truth. The maps and methods come from the redundancy
 # helpers in common.smk (REDUNDANCY, redundancy_map_files), looked up only when this rule is
 # asked for, so the workflow parses whichever lands first.

@@ -1,4 +1,4 @@
-# Subset selection: GRIDS and the baselines (DESIGN §5), in shards of targets.
+# Subset selection: GRIDS and the baselines (docs/architecture.md §5), in shards of targets.
 
 
 wildcard_constraints:

@@ -1,4 +1,4 @@
-# Redundancy maps (DESIGN §5b): necessity, sufficiency and pairwise interaction of the top
+# Redundancy maps (docs/architecture.md §5b): necessity, sufficiency and pairwise interaction of the top
 # selected peaks of every explain target, on held-out cells; one job per method.
 
 # The helpers (REDUNDANCY, redundancy_methods, redundancy_map_files, redundancy_files) live in

@@ -1,4 +1,4 @@
-# The ground-truth multiome simulator (demo data). DESIGN §7.
+# The ground-truth multiome simulator (demo data). docs/architecture.md §7.
 
 
 rule simulate_sample:

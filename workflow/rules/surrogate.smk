@@ -1,4 +1,4 @@
-# The cross-modal ATAC -> RNA surrogate (DESIGN §4).
+# The cross-modal ATAC -> RNA surrogate (docs/architecture.md §4).
 
 
 rule train_surrogate:

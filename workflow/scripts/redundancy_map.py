@@ -1,4 +1,4 @@
-"""Snakemake adapter: redundancy maps of one method's selections (DESIGN §5b)."""
+"""Snakemake adapter: redundancy maps of one method's selections (docs/architecture.md §5b)."""
 
 from grids.redundancy.stage import run_redundancy_maps
 from grids.workflow import logged

@@ -42,11 +42,11 @@ CALL_COLUMNS = ["method", "L", "n_maps", "n_called", "n_true_positive", "precisi
                 "n_callable_or_pairs", "n_recovered", "recall", "n_callable_in_selection", "recall_in_selection"]
 RECOVERY_COLUMNS = [*KEY, "scope", "status", "n_targets", "n_groups", "n_groups_fully_recovered",
                     "n_callable_members", "n_recovered_members", "frac_targets_all_recovered"]
-MAP_COLUMNS = ["peak_a", "peak_b", "redundant"]  # what this module reads of a redundancy map (DESIGN §5b)
+MAP_COLUMNS = ["peak_a", "peak_b", "redundant"]  # what this module reads of a redundancy map (docs/architecture.md §5b)
 
 
 def read_truth(path: str) -> pd.DataFrame:
-    """``truth/links.tsv`` (DESIGN §3) with ``cell_types`` split into ``active`` sets and ``logic``
+    """``truth/links.tsv`` (docs/architecture.md §3) with ``cell_types`` split into ``active`` sets and ``logic``
     filled in: files written before the simulator planted AND / additive controls have no
     ``logic`` column, and every redundant group in them is an OR group."""
     truth = pd.read_csv(path, sep="\t", dtype={"chrom": str, "group": str, "cell_types": str, "gene": str,
@@ -270,7 +270,7 @@ def _target_of(stem: str, targets: Mapping[str, tuple[str, str, str]],
 
 def read_redundancy_maps(paths: Sequence[str], *, targets: Mapping[str, tuple[str, str, str]] | None = None,
                          cell_types: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The redundancy maps ``.../{method}/L{L}/{cell_type}__{target}.tsv`` (DESIGN §5b) as
+    """The redundancy maps ``.../{method}/L{L}/{cell_type}__{target}.tsv`` (docs/architecture.md §5b) as
     (maps: one row per file with method, L, cell_type, target, kind; pairs: one row per pair with
     the map's key, chrom/start/end of both peaks and ``redundant`` as bool).
 

@@ -1,4 +1,4 @@
-"""The GRIDS objective, its gradient-estimated gains and exact batched swap evaluation (DESIGN §5).
+"""The GRIDS objective, its gradient-estimated gains and exact batched swap evaluation (docs/architecture.md §5).
 
 Removal perturbation (p = 0): a subset r of peaks is closed in every cell. The surrogate's
 encoder is linear in the open peaks, so for a set of cells
@@ -199,12 +199,12 @@ class SubsetObjective:
     def gains(self, cells: CellSet, subset: np.ndarray) -> np.ndarray:
         """d_j = mean_cells G_j . (E[j, 0] - E[j, x_j]) for every peak: the first-order change of L
         from removing j, with G taken at x \\ r and x the original input (so d on r is the effect
-        of keeping r removed; DESIGN §5 step 2, one backward pass)."""
+        of keeping r removed; docs/architecture.md §5 step 2, one backward pass)."""
         return SubsetObjective.answer_many("gains", [(self, cells, (subset,))])[0]
 
     def swap_losses(self, cells: CellSet, subset: np.ndarray, position: int, candidates: np.ndarray) -> np.ndarray:
         """L of the subset with ``subset[position]`` swapped for each candidate; entry 0 is the
-        unchanged subset (DESIGN §5 step 4: exact, in one batched forward)."""
+        unchanged subset (docs/architecture.md §5 step 4: exact, in one batched forward)."""
         return SubsetObjective.answer_many("swap_losses", [(self, cells, (subset, position, candidates))])[0]
 
     def put_back_losses(self, cells: CellSet, subset: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""GRIDS: coordinate descent over subsets of size L with gradient-ranked candidates (DESIGN §5)."""
+"""GRIDS: coordinate descent over subsets of size L with gradient-ranked candidates (docs/architecture.md §5)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class GridsSettings:
     steps: int = 500
     batch_size: int = 64
     seed: int = 0
-    init: str = "saliency"  # "saliency" (the L best gains at r = {}) or "random" (DESIGN §5)
+    init: str = "saliency"  # "saliency" (the L best gains at r = {}) or "random" (docs/architecture.md §5)
     patience: int = 2  # stop after this many full passes over r without a swap (0: run every step)
     verify: bool = True  # keep a swap only if it also lowers L on all training cells
     verify_top: int = 4  # batch-best swaps tried on all training cells per step
@@ -275,7 +275,7 @@ def grids_steps(
             batch = train
         gains = yield Ask("gains", objective, batch, (subset,))
         # Row i of the transition matrix is d shifted by a constant, so its k best entries are
-        # the k lowest gains outside r, whatever i is (DESIGN §5 step 3).
+        # the k lowest gains outside r, whatever i is (docs/architecture.md §5 step 3).
         open_outside = allowed_mask.copy()
         open_outside[subset] = False
         pool = np.flatnonzero(open_outside)

@@ -1,4 +1,4 @@
-"""Redundancy maps (DESIGN §5b): which of a selection's peaks back each other up for a target."""
+"""Redundancy maps (docs/architecture.md §5b): which of a selection's peaks back each other up for a target."""
 
 from .maps import (
     MAP_COLUMNS,

@@ -1,4 +1,4 @@
-"""Redundancy maps of one selection (DESIGN §5b): necessity, sufficiency and pairwise interaction.
+"""Redundancy maps of one selection (docs/architecture.md §5b): necessity, sufficiency and pairwise interaction.
 
 For a target (one gene, or a gene set whose natural-scale expression is summed) and the top m
 peaks of a selection, on held-out cells of the target's cell type, with the surrogate's plain

@@ -192,7 +192,7 @@ class RegulatoryModel:
         return out
 
     def links(self) -> pd.DataFrame:
-        """The planted CRE -> gene links in the ``truth/links.tsv`` layout (DESIGN §3)."""
+        """The planted CRE -> gene links in the ``truth/links.tsv`` layout (docs/architecture.md §3)."""
         linked = self.cres[self.cres["kind"] != "orphan"]
         active = self._active_types()
         direct = pd.DataFrame(
@@ -371,7 +371,7 @@ def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
     genes["tf"] = np.where(indirect, tf_names[tf_choice] if params.n_tfs else "", "")
     genes["w_tf"] = np.where(indirect, rng.uniform(1.0, 2.0, n_genes), 0.0)
 
-    # Control pairs (DESIGN §7): additive (effects add) and AND (both needed), drawn after the
+    # Control pairs (docs/architecture.md §7): additive (effects add) and AND (both needed), drawn after the
     # other gene-level draws so the genome and the OR groups do not depend on them.
     has_additive = rng.random(n_genes) < params.frac_additive_pairs
     has_and = rng.random(n_genes) < params.frac_and_pairs

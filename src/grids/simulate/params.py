@@ -36,7 +36,7 @@ class SimulationParams:
     orphan_open_scale: float = 1.0
     coaccessibility_sd: float = 0.7
     coaccessibility_window: int = 500_000
-    # Grouped CREs (DESIGN §7). "independent": members of a group open at moderate rates with a
+    # Grouped CREs (docs/architecture.md §7). "independent": members of a group open at moderate rates with a
     # configurable within-cell correlation, so cells with none, one or several members open all
     # occur and redundancy is learnable. "coaccessible": members open together in 80-95% of their
     # cell type's cells (the older regime, in which an OR cannot be told from one strong CRE).

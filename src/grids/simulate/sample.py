@@ -31,7 +31,7 @@ _EMPTY_FRIP = 0.15
 
 @dataclass(frozen=True)
 class SampleOutputs:
-    """Paths written for one simulated sample (the DESIGN §3 layout)."""
+    """Paths written for one simulated sample (the docs/architecture.md §3 layout)."""
 
     root: Path
 

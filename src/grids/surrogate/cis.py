@@ -1,4 +1,4 @@
-"""The cis path's group units: saturating (OR) and synergistic (AND) sets of nearby peaks (DESIGN §4).
+"""The cis path's group units: saturating (OR) and synergistic (AND) sets of nearby peaks (docs/architecture.md §4).
 
 The ridge regression gives each gene a linear (additive) cis term. Some genes are kept on by any
 one of several enhancers (redundancy, OR) or need two together (AND); no additive model can

@@ -40,7 +40,7 @@ def chrom_blocks(chroms: pd.Series | np.ndarray) -> tuple[list[str], list[int], 
 
 
 def load_paired(path: str) -> PairedData:
-    """Read ``paired.h5mu`` (DESIGN §3 fixed names)."""
+    """Read ``paired.h5mu`` (docs/architecture.md §3 fixed names)."""
     import mudata as md
 
     mdata = md.read_h5mu(path)

@@ -1,4 +1,4 @@
-"""The cross-modal ATAC -> RNA surrogate (DESIGN §4, paper Eq. 3-10), in PyTorch.
+"""The cross-modal ATAC -> RNA surrogate (docs/architecture.md §4, paper Eq. 3-10), in PyTorch.
 
 ATAC encoder: every peak j has two embeddings E[j, 0] (closed) and E[j, 1] (open). Summing
 them over a chromosome's peaks is linear in the binary input:
@@ -44,7 +44,7 @@ __all__ = ["SurrogateConfig", "SparseBatch", "Surrogate", "TypeDiscriminators", 
 
 @dataclass
 class SurrogateConfig:
-    """Sizes of the surrogate; defaults follow DESIGN §4."""
+    """Sizes of the surrogate; defaults follow docs/architecture.md §4."""
 
     n_peaks: int
     n_genes: int

@@ -265,9 +265,10 @@ def write_10x_h5(
     counts: sp.spmatrix,
     barcodes: Sequence[str],
     feature_ids: Sequence[str],
-    *, feature_names: Sequence[str],
+    *,
+    feature_names: Sequence[str],
     path: PathLike,
-        genome: str,
+    genome: str,
     intervals: Sequence[str] | None = None,
     feature_type: str | Sequence[str] = "Gene Expression",
 ) -> None:

@@ -32,8 +32,9 @@ def atac_qc_figure(
     barcodes: Mapping[str, pd.DataFrame],
     profiles: Mapping[str, Mapping[str, np.ndarray]],
     cells: pd.DataFrame,
-    *, path: str | Path,
-        min_fragments: int | None = None,
+    *,
+    path: str | Path,
+    min_fragments: int | None = None,
     min_tss_enrichment: float | None = None,
 ) -> None:
     """Six-panel ATAC QC: barcode rank, TSS enrichment vs depth, fragment lengths, TSS profile,

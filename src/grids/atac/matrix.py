@@ -68,8 +68,9 @@ def build_peak_matrix(
     fragments: str | Path,
     chrom_sizes: Mapping[str, int],
     peaks: pd.DataFrame,
-    *, barcodes: Sequence[str],
-        chunk_size: int = 2_000_000,
+    *,
+    barcodes: Sequence[str],
+    chunk_size: int = 2_000_000,
     skip_unknown_chroms: bool = False,
 ) -> PeakMatrix:
     """Cells (``barcodes``, in that order) x ``peaks`` binary matrix from one fragments file.

@@ -34,8 +34,9 @@ def write_insertions(
     fragments: str | Path,
     chrom_sizes: Mapping[str, int],
     groups: Mapping[str, Sequence[str]],
-    *, outputs: Mapping[str, str | Path],
-        chunk_size: int = 2_000_000,
+    *,
+    outputs: Mapping[str, str | Path],
+    chunk_size: int = 2_000_000,
     skip_unknown_chroms: bool = False,
 ) -> dict[str, int]:
     """Write the Tn5 insertions (both ends of each fragment) of each barcode group as BED.

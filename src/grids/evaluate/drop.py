@@ -140,7 +140,8 @@ def off_target_change(before: np.ndarray, after: np.ndarray, target_columns: Seq
 
 
 def expression_drop(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, *, genes: Sequence[str],
-                    selections: pd.DataFrame, members: Mapping[str, Sequence[str]],                     stem: Callable[[str, str], str]) -> pd.DataFrame:
+                    selections: pd.DataFrame, members: Mapping[str, Sequence[str]],
+                    stem: Callable[[str, str], str]) -> pd.DataFrame:
     """Avg Δ and Rel Δ of every selection on the given cells of its own cell type, and its
     off-target effect (:func:`off_target_change`).
 

@@ -342,7 +342,8 @@ def _coords(frame: pd.DataFrame, suffix: str) -> pd.DataFrame:
 
 
 def call_outcomes(maps: pd.DataFrame, pairs: pd.DataFrame, truth: pd.DataFrame, *, peaks: pd.DataFrame,
-                  X: sp.spmatrix, cell_type: np.ndarray, members: Mapping[str, Sequence[str]],                   min_cells: int = 10, status: Mapping[tuple, str] | None = None) -> pd.DataFrame:
+                  X: sp.spmatrix, cell_type: np.ndarray, members: Mapping[str, Sequence[str]],
+                  min_cells: int = 10, status: Mapping[tuple, str] | None = None) -> pd.DataFrame:
     """Per redundancy map: the pairs called redundant, the true positives among them, and (per-gene
     targets) the planted OR pairs that are callable, in the map's selection and recovered.
 

@@ -48,12 +48,17 @@ class TrainSettings:
     atac_sampled_peaks: int = 8192
     patience: int = 25
     stop_on: str = "mse"  # early-stopping criterion on validation cells (STOPPING_CRITERIA)
+    cis_or_test: str = "interaction"  # how the cis path accepts an OR unit (grids.surrogate.cis.OR_TESTS)
     checkpoint_every: int = 200
     seed: int = 0
     device: str = "auto"
     threads: int = 1
 
     def __post_init__(self) -> None:
+        from .cis import OR_TESTS
+
+        if self.cis_or_test not in OR_TESTS:
+            raise ValueError(f"surrogate.cis_or_test: {self.cis_or_test!r} is not one of {', '.join(OR_TESTS)}")
         if self.stop_on not in STOPPING_CRITERIA:
             raise ValueError(f"surrogate.stop_on: {self.stop_on!r} is not one of {', '.join(STOPPING_CRITERIA)}")
 
@@ -185,10 +190,11 @@ def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray) ->
     return _map_rows(model, batcher, rows, lambda batch: model.genes_standardised(model.pooled(batch)))
 
 
-def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple) -> dict:
+def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple, *,
+                  or_test: str = "interaction") -> dict:
     """Fit the cis path on the trained deep model's residuals: a per-gene ridge regression, then,
     with ``cis_units``, group units found on the ridge's residuals (:mod:`grids.surrogate.cis`)."""
-    from .cis import fit_group_units
+    from .cis import GroupUnitSettings, fit_group_units
     from .metrics import per_gene_pearson
 
     train, val = data.rows("train"), data.rows("val")
@@ -208,7 +214,8 @@ def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tu
         # the caller before the info is saved.
         info["linear_cis_state"] = {name: p.detach().cpu().clone() for name, p in model.named_parameters()
                                     if name.startswith("cis_")}
-        units = fit_group_units(model, data, cis[0], gene=cis[1], ridge=ridge, residual_train=residual, residual_val=observed_val - base_val)
+        units = fit_group_units(model, data, cis[0], gene=cis[1], ridge=ridge, residual_train=residual, residual_val=observed_val - base_val,
+                                settings=GroupUnitSettings(or_test=or_test))
         cis_val = _map_rows(model, batcher, val, model.cis)
         info["validation_median_r"] = float(np.nanmedian(per_gene_pearson(base_val + cis_val, observed_val)))
         info["group_units"] = units
@@ -345,7 +352,7 @@ def train_surrogate(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
-    cis_info = _fit_cis_path(model, batcher, data, cis) if len(cis[0]) else {"links": 0}
+    cis_info = _fit_cis_path(model, batcher, data, cis, or_test=settings.cis_or_test) if len(cis[0]) else {"links": 0}
     stopped = "early stopping" if state["bad_epochs"] >= settings.patience else "max_epochs"
     log.info("trained %d epochs (%d steps, %s); best val MSE %.5f at epoch %d; %.1f s", state["epoch"],
              state["step"], stopped, state["best_val"], state["best_epoch"], time.perf_counter() - started)

@@ -321,33 +321,43 @@ def test_group_units_find_or_and_pairs_and_leave_additive_genes_linear():
     assert abs(both - only_0) < 0.3 and abs(both - only_1) < 0.3  # either member keeps it on
 
 
-def test_group_units_find_or_triples_and_drop_the_members_linear_terms():
-    """An OR of three peaks is found as one unit although each of its pairs shows little (the
-    third member is open in most cells); a pure OR keeps no linear terms on its members, so
-    closing one member where another is open costs nothing, while a gene with an OR pair plus an
-    extra effect of one member keeps that member's linear term."""
+def _fit_two_gene_units(X: np.ndarray, rna: np.ndarray, genes: list[str], settings=None) -> tuple[Surrogate, dict]:
+    """Fit group units for two genes linked to every peak of X (one cell type, 70/15/15 split),
+    on residuals from the training mean: (the model with its cis path, fit_group_units' summary)."""
     from grids.surrogate import fit_cis_ridge
     from grids.surrogate.cis import fit_group_units
 
-    rng = np.random.default_rng(3)
-    n_cells, n_peaks = 1500, 8
-    X = (rng.random((n_cells, n_peaks)) < 0.5).astype(np.float32)
-    triple = 2.0 * X[:, [0, 1, 2]].max(1)
-    mixed = 2.0 * np.maximum(X[:, 4], X[:, 5]) + 1.0 * X[:, 4]
-    rna = np.stack([triple, mixed], 1) + rng.normal(0, 0.4, (n_cells, 2))
-    split = np.array(["train"] * 1050 + ["val"] * 225 + ["test"] * 225)
+    n_cells, n_peaks = X.shape
+    n_train, n_val = int(n_cells * 0.7), int(n_cells * 0.15)
+    split = np.array(["train"] * n_train + ["val"] * n_val + ["test"] * (n_cells - n_train - n_val))
     peaks = pd.DataFrame({"chrom": "chr1", "start": np.arange(n_peaks) * 1000, "end": np.arange(n_peaks) * 1000 + 500})
     data = PairedData(atac=sp.csr_matrix(X), rna=rna.astype(np.float32), cell_type=np.zeros(n_cells, np.int64),
-                      cell_types=["a"], split=split, peaks=peaks, genes=["triple", "mixed"],
+                      cell_types=["a"], split=split, peaks=peaks, genes=genes,
                       cells=[f"c{i}" for i in range(n_cells)], umap=None)
     peak, gene = np.tile(np.arange(n_peaks), 2), np.repeat(np.arange(2), n_peaks)
     train, val = data.rows("train"), data.rows("val")
     model = Surrogate(SurrogateConfig(n_peaks=n_peaks, n_genes=2, chrom_sizes=[n_peaks], n_cell_types=1,
                                       n_cis_links=len(peak), cis_units=2)).eval()
     residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
-    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val), observed_val=data.rna[val])
-    units = {(u["gene"], tuple(sorted(u["peaks"]))): u for u in fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual,
-                                                                               residual_val=residual_val)["units"]}
+    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val),
+                          observed_val=data.rna[val])
+    return model, fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual,
+                                  residual_val=residual_val, settings=settings)
+
+
+def test_group_units_find_or_triples_and_drop_the_members_linear_terms():
+    """An OR of three peaks is found as one unit although each of its pairs shows little (the
+    third member is open in most cells); a pure OR keeps no linear terms on its members, so
+    closing one member where another is open costs nothing, while a gene with an OR pair plus an
+    extra effect of one member keeps that member's linear term."""
+    rng = np.random.default_rng(3)
+    n_cells, n_peaks = 1500, 8
+    X = (rng.random((n_cells, n_peaks)) < 0.5).astype(np.float32)
+    triple = 2.0 * X[:, [0, 1, 2]].max(1)
+    mixed = 2.0 * np.maximum(X[:, 4], X[:, 5]) + 1.0 * X[:, 4]
+    rna = np.stack([triple, mixed], 1) + rng.normal(0, 0.4, (n_cells, 2))
+    model, info = _fit_two_gene_units(X, rna, ["triple", "mixed"])
+    units = {(u["gene"], tuple(sorted(u["peaks"]))): u for u in info["units"]}
     assert ("triple", (0, 1, 2)) in units and units[("triple", (0, 1, 2))]["logic"] == "or"
     assert not units[("triple", (0, 1, 2))]["members_linear"]
     assert ("mixed", (4, 5)) in units and units[("mixed", (4, 5))]["members_linear"]
@@ -484,27 +494,13 @@ def test_peak_dropout_keeps_the_expected_pooled_sums():
 def _weak_or_units(seed: int, or_test: str) -> set[tuple[str, str, tuple[int, ...]]]:
     """Units found for a weak OR of three peaks (each open in half the cells, effect 0.3 against
     noise 0.8) and an additive gene with one strong and one weak peak."""
-    from grids.surrogate import fit_cis_ridge
-    from grids.surrogate.cis import GroupUnitSettings, fit_group_units
+    from grids.surrogate.cis import GroupUnitSettings
 
     rng = np.random.default_rng(seed)
-    n_cells, n_peaks = 1500, 8
-    X = (rng.random((n_cells, n_peaks)) < 0.5).astype(np.float32)
-    rna = np.stack([0.3 * X[:, [0, 1, 2]].max(1), 1.0 * X[:, 4] + 0.3 * X[:, 5]], 1) + rng.normal(0, 0.8, (n_cells, 2))
-    split = np.array(["train"] * 1050 + ["val"] * 225 + ["test"] * 225)
-    peaks = pd.DataFrame({"chrom": "chr1", "start": np.arange(n_peaks) * 1000, "end": np.arange(n_peaks) * 1000 + 500})
-    data = PairedData(atac=sp.csr_matrix(X), rna=rna.astype(np.float32), cell_type=np.zeros(n_cells, np.int64),
-                      cell_types=["a"], split=split, peaks=peaks, genes=["or", "additive"],
-                      cells=[f"c{i}" for i in range(n_cells)], umap=None)
-    peak, gene = np.tile(np.arange(n_peaks), 2), np.repeat(np.arange(2), n_peaks)
-    train, val = data.rows("train"), data.rows("val")
-    model = Surrogate(SurrogateConfig(n_peaks=n_peaks, n_genes=2, chrom_sizes=[n_peaks], n_cell_types=1,
-                                      n_cis_links=len(peak), cis_units=2)).eval()
-    residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
-    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val),
-                          observed_val=data.rna[val])
-    units = fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual,
-                            residual_val=residual_val, settings=GroupUnitSettings(or_test=or_test))["units"]
+    X = (rng.random((1500, 8)) < 0.5).astype(np.float32)
+    rna = np.stack([0.3 * X[:, [0, 1, 2]].max(1), 1.0 * X[:, 4] + 0.3 * X[:, 5]], 1) + rng.normal(0, 0.8, (1500, 2))
+    _, info = _fit_two_gene_units(X, rna, ["or", "additive"], GroupUnitSettings(or_test=or_test))
+    units = info["units"]
     return {(u["gene"], u["logic"], tuple(sorted(u["peaks"]))) for u in units}
 
 

@@ -119,10 +119,10 @@ def _set_score(A: np.ndarray, columns: tuple[int, ...], logic: str, residual: np
 
 
 def _or_parsimony(A: np.ndarray, weight: np.ndarray, columns: tuple[int, ...], residual: np.ndarray, noise: float,
-                  sharpness: float) -> tuple[float, float, float, np.ndarray]:
-    """(F of the OR indicator alone, its fit gain over the members' additive terms, its
-    coefficient, unit values) on the residual with the members' own ridge terms put back, all in
-    noise units: the two models a redundant set is judged between."""
+                  sharpness: float, margin: float) -> tuple[float, bool, np.ndarray]:
+    """(F of the OR indicator alone, whether it fits the residual with the members' own ridge
+    terms put back better than the members' additive terms by ``margin`` noise units with a
+    positive coefficient, unit values): the two models a redundant set is judged between."""
     members = A[:, list(columns)]
     target = residual + members @ weight[list(columns)]
     target = target - target.mean()
@@ -138,7 +138,7 @@ def _or_parsimony(A: np.ndarray, weight: np.ndarray, columns: tuple[int, ...], r
     additive, _ = residual_sum(members)
     alone, coefficient = residual_sum(values[:, None])
     scale = max(noise, 1e-12)
-    return (total - alone) / scale, (additive - alone) / scale, float(coefficient[0]), values
+    return (total - alone) / scale, (additive - alone) / scale >= margin and coefficient[0] > 0, values
 
 
 def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, noise: float,
@@ -162,8 +162,9 @@ def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, no
     for size, top in ((2, settings.top_k), (3, settings.triples_top_k)) if parsimony else ((3, settings.triples_top_k),):
         for columns in itertools.combinations(ranked[:top], size):
             if parsimony:
-                f_stat, gain, coefficient, values = _or_parsimony(A, weight, columns, residual, noise, sharpness)
-                if gain >= settings.or_margin and coefficient > 0:
+                f_stat, accepted, values = _or_parsimony(A, weight, columns, residual, noise, sharpness,
+                                                         settings.or_margin)
+                if accepted:
                     out.append((f_stat, tuple(sorted(columns)), "or", values))
                 continue
             f_stat, sign, values = _set_score(A, columns, "or", residual, noise, sharpness)
@@ -188,8 +189,8 @@ def _grow(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, noise: float,
                 continue
             grown = tuple(sorted((*columns, j)))
             if parsimony:  # the same two models judge the grown set
-                score, gain, coefficient, grown_values = _or_parsimony(A, weight, grown, residual, noise, sharpness)
-                fits = gain >= settings.or_margin and coefficient > 0
+                score, fits, grown_values = _or_parsimony(A, weight, grown, residual, noise, sharpness,
+                                                          settings.or_margin)
             else:
                 score, sign, grown_values = _set_score(A, grown, logic, residual, noise, sharpness)
                 fits = (logic == "or") == (sign > 0)

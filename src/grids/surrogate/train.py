@@ -48,7 +48,7 @@ class TrainSettings:
     atac_sampled_peaks: int = 8192
     patience: int = 25
     stop_on: str = "mse"  # early-stopping criterion on validation cells (STOPPING_CRITERIA)
-    cis_or_test: str = "interaction"  # how the cis path accepts an OR unit (grids.surrogate.cis.OR_TESTS)
+    cis_or_test: str = "either"  # how the cis path accepts an OR unit (grids.surrogate.cis.OR_TESTS)
     checkpoint_every: int = 200
     seed: int = 0
     device: str = "auto"
@@ -191,7 +191,7 @@ def _standardised_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray) ->
 
 
 def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tuple, *,
-                  or_test: str = "interaction") -> dict:
+                  or_test: str = "either") -> dict:
     """Fit the cis path on the trained deep model's residuals: a per-gene ridge regression, then,
     with ``cis_units``, group units found on the ridge's residuals (:mod:`grids.surrogate.cis`)."""
     from .cis import GroupUnitSettings, fit_group_units

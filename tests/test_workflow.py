@@ -361,17 +361,17 @@ def test_demo_redundancy_meets_the_issue_15_acceptance(demo_run):
     calls = pd.read_csv(evaluate / "redundancy_calls.tsv", sep="\t", dtype={"L": str}).set_index(["method", "L"])
     pooled = calls.loc[("grids", "all")]
     assert pooled["precision_gene_targets"] >= 0.8 and pooled["n_true_positive"] >= 4
-    # Measured floors (2026-12-02: precision 0.90, recall 0.47): gene sets' maps can also call pairs
-    # of two genes' CREs (planted negatives), and the issue asks a recall of 0.7; the surrogate
-    # finds the OR groups of 8 of the 12 targets (groups active in one cell type have ~200
-    # training cells, too few at this depth).
-    assert pooled["precision"] >= 0.6
-    assert pooled["recall"] >= 0.35
+    # Measured floors (2026-12-03, cis_or_test: either: precision 0.81, recall 0.50): gene sets'
+    # maps can also call pairs of two genes' CREs (planted negatives), and the issue asks a recall
+    # of 0.7; the surrogate finds the OR groups of 9 of the 12 targets (three groups of three,
+    # members open in half the cells, cannot be told from additive at this depth).
+    assert pooled["precision"] >= 0.7
+    assert pooled["recall"] >= 0.45
 
     recovery = pd.read_csv(evaluate / "group_recovery.tsv", sep="\t")
     share = recovery[recovery["scope"] == "pooled"].pivot_table(index="method", columns="L",
                                                                 values="frac_targets_all_recovered")
-    # GRIDS recovers at least as many at both L and more at one of them (measured 2026-12-02:
+    # GRIDS recovers at least as many at both L and more at one of them (measured 2026-12-03:
     # GRIDS 0.42 / 0.75 at L = 4 / 10, SAGE 0.42 / 0.67, correlation 0.17 / 0.42, saliency 0 / 0.08).
     for method in ("saliency", "correlation", "sage"):
         assert (share.loc["grids"] >= share.loc[method]).all() and (share.loc["grids"] > share.loc[method]).any(), share
@@ -380,7 +380,7 @@ def test_demo_redundancy_meets_the_issue_15_acceptance(demo_run):
     genes = drops[(drops["kind"] == "gene") & (drops["status"] == "ok")]
     wide = genes.pivot_table(index=["L", "cell_type", "target"], columns="method", values="rel_delta_pct")
     assert (wide["grids"] <= wide["saliency"] + 1e-6).all(), wide[["grids", "saliency"]]
-    # Measured 2026-12-02: p = 0.0088 at L = 4 and 0.0052 at L = 10 over the 12 per-gene targets.
+    # Measured 2026-12-03: p = 0.0027 at L = 4 and 0.0029 at L = 10 over the 12 per-gene targets.
     for L in (4, 10):
         test = stats.ttest_rel(wide.loc[L, "grids"], wide.loc[L, "saliency"], alternative="less")
         assert test.pvalue < 0.01, (L, test)

@@ -39,7 +39,7 @@ def main() -> None:
     from grids.explain.baselines import window_peaks
     from grids.explain.core import SubsetObjective
     from grids.explain.search import GridsSettings, grids_search
-    from grids.explain.stage import first_tss
+    from grids.genome import first_tss
     from grids.surrogate import load_paired, load_surrogate, resolve_device
 
     torch.set_num_threads(args.threads)

@@ -16,10 +16,10 @@ from grids.atac import (
     call_cells,
     call_peaks,
     consensus_peaks,
-    read_tss,
     write_insertions,
 )
 from grids.fragments import FragmentsError
+from grids.genome import read_tss
 from grids.io import read_chrom_sizes
 
 

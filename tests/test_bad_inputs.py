@@ -178,7 +178,7 @@ def test_bam_of_unmapped_reads_only(tmp_path):
 # ----------------------------------------------------------------------------------- RNA matrices
 
 def _rna_stage(rna_files, tmp_path, *, targets=None, labels=None):
-    from grids.rna_stage import run_rna_stage
+    from grids.rna.stage import run_rna_stage
 
     if targets is None:
         targets = tmp_path / "targets.tsv"

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grids.evaluate.track_figure import genome_track_figure, read_gene_models, track_region
+from grids.evaluate.track_figure import genome_track_figure, track_region
+from grids.genome import read_gene_models
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -42,7 +42,7 @@ def _toy(tmp_path):
         for g in range(N_GENES):
             chrom_g, pos = ("chr1", (10 * g % 30) * 10_000 + 1000) if g < 3 else ("chr2", (10 * g % 30) * 10_000 + 1000)
             handle.write(f'{chrom_g}\tx\tgene\t{pos + 1}\t{pos + 2000}\t.\t+\t.\tgene_id "G{g}"; gene_name "G{g}";\n')
-    from grids.atac.qc import read_tss
+    from grids.genome import read_tss
 
     links = cis_links(peaks, genes, read_tss(gtf, {"chr1": 0, "chr2": 0}), window=50_000)
     model, info = train_surrogate(data, TrainSettings(max_epochs=3, batch_size=32, device="cpu"),

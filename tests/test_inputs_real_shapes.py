@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from grids import rna
 from grids.atac.inputs import read_peak_matrix
 from grids.atac.peaks import consensus_peaks, read_peaks_bed
-from grids.atac.qc import read_tss
+from grids.genome import read_tss
 from grids.io import read_cell_barcodes, write_chrom_sizes
 
 SIZES = {"chr1": 10_000_000, "chr2": 5_000_000, "chrX": 3_000_000}

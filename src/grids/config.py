@@ -103,7 +103,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         if evaluate[key] not in methods:
             raise ConfigError(f"config key evaluate.{key}: {evaluate[key]!r} is not one of explain.methods "
                               f"({', '.join(methods)})")
-    from .rna import PEGASUS_MARKER_SETS
+    from .rna.labels import PEGASUS_MARKER_SETS
 
     rna = config["rna"]
     if rna["labels"] == "infer" and rna["markers"] not in PEGASUS_MARKER_SETS:

@@ -131,7 +131,8 @@ def run_pairing(
     import anndata as ad
 
     from .io import write_tsv
-    from .rna import drop_small_cell_types, umap_figure
+    from .rna.figures import umap_figure
+    from .rna.labels import drop_small_cell_types
 
     rna = ad.read_h5ad(rna_h5ad)
     atac = ad.read_h5ad(atac_h5ad)

@@ -140,7 +140,7 @@ def atac_cell_calling():
 
 
 def rna_settings():
-    """The rna keys the RNA stage reads (grids.rna_stage.run_rna_stage): min_cells_per_type is the
+    """The rna keys the RNA stage reads (grids.rna.stage.run_rna_stage): min_cells_per_type is the
     pairing's, and markers and leiden_resolution matter only when labels are inferred."""
     keys = ["labels", "min_genes", "max_genes", "min_umis", "max_umis", "percent_mito", "robust_percent_cells",
             "n_top_genes", "batch_aware_hvg", "seed"]

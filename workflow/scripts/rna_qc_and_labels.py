@@ -1,6 +1,6 @@
 """Snakemake adapter: RNA QC, HVGs, labels and UMAP for all samples."""
 
-from grids.rna_stage import run_rna_stage
+from grids.rna.stage import run_rna_stage
 from grids.workflow import logged
 
 with logged(snakemake.log[0]):

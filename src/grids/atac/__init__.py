@@ -3,7 +3,7 @@
 from .bam import BamInputError, bam_to_fragments
 from .matrix import PeakMatrix, build_peak_matrix
 from .peaks import PeakCallingError, call_peaks, consensus_peaks, read_peaks_bed, write_insertions, write_peaks_bed
-from .qc import BarcodeQC, barcode_qc, call_cells, read_tss
+from .qc import BarcodeQC, barcode_qc, call_cells
 
 __all__ = [
     "BamInputError",
@@ -17,7 +17,6 @@ __all__ = [
     "call_peaks",
     "consensus_peaks",
     "read_peaks_bed",
-    "read_tss",
     "write_insertions",
     "write_peaks_bed",
 ]

@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..fragments import iter_fragments
-from ..io import gzip_errors
 
-__all__ = ["BarcodeQC", "barcode_qc", "read_tss", "call_cells", "TSS_CENTER", "TSS_FLANK"]
+__all__ = ["BarcodeQC", "barcode_qc", "call_cells", "TSS_CENTER", "TSS_FLANK"]
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +30,6 @@ TSS_CENTER = 50
 TSS_FLANK = (1900, 2000)
 PROFILE_HALF_WIDTH = 2000
 MAX_FRAGMENT_LENGTH = 1000
-
-
-def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int] | None = None) -> pd.DataFrame:
-    """TSSs of the GTF's gene records: chrom, position (0-based), strand, gene; on the chromosomes
-    of ``chrom_sizes`` (all of them when None)."""
-    import pyranges as pr
-
-    with gzip_errors(gtf):
-        genes = pr.read_gtf(str(gtf), as_df=True)
-    if "Feature" not in genes.columns or not (genes["Feature"] == "gene").any():
-        raise ValueError(f"{gtf}: no 'gene' records; the GTF needs gene lines to locate TSSs")
-    genes = genes[genes["Feature"] == "gene"]
-    name = genes["gene_name"] if "gene_name" in genes.columns else genes["gene_id"]
-    tss = pd.DataFrame(
-        {
-            "chrom": genes["Chromosome"].astype(str).to_numpy(),
-            "position": np.where(genes["Strand"].astype(str) == "-", genes["End"] - 1, genes["Start"]),
-            "strand": genes["Strand"].astype(str).to_numpy(),
-            "gene": name.astype(str).to_numpy(),
-        }
-    )
-    if chrom_sizes is not None:
-        tss = tss[tss["chrom"].isin(list(chrom_sizes))]
-    return tss.sort_values(["chrom", "position"], kind="stable").reset_index(drop=True)
 
 
 @dataclass

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..genome import read_tss
 from ..io import atomic_output, check_contig_naming, prefixed, read_cell_barcodes, read_chrom_sizes, write_tsv
 from .matrix import build_peak_matrix
 from .peaks import read_peaks_bed
-from .qc import barcode_qc, call_cells, read_tss
+from .qc import barcode_qc, call_cells
 
 __all__ = [
     "cell_groups", "merge_sample_matrices", "qc_figure_inputs", "run_barcode_qc", "run_sample_matrix",

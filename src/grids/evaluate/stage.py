@@ -86,9 +86,9 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
 def run_hit_ratio(*, tables: Sequence[str], metas: Sequence[str], gtf: str, soft_distance: int, out_table: str,
                   out_targets: str, out_figure: str) -> pd.DataFrame:
     """HR / SHR per method and L (plus the per-target hits) and a bar chart."""
+    from ..genome import read_gene_models
     from .figures import hit_ratio_figure
     from .hits import gene_bodies, hit_ratios, target_hits
-    from .track_figure import read_gene_models
 
     selections, _ = read_selections(tables, metas)
     per_target = target_hits(selections, gene_bodies(read_gene_models(gtf)), soft_distance=soft_distance)
@@ -123,7 +123,7 @@ def run_hic_validation(*, model: str, tables: Sequence[str], metas: Sequence[str
                        out_table: str, out_figure: str) -> pd.DataFrame:
     """Observed/expected Hi-C contact of each selection's peaks with its target TSS against
     distance-matched consensus peaks, per selection; explicit rows where no Hi-C covers it."""
-    from ..explain.stage import tss_map
+    from ..genome import tss_map
     from ..surrogate import load_surrogate
     from .figures import hic_figure
     from .hic import open_cooler, validate_pairs
@@ -224,10 +224,10 @@ def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: M
     """A genome-track figure per per-gene target: gene models, peaks, the method's selected peaks
     at this L with arcs to the TSS, planted CREs (simulated data) and Hi-C contacts of the TSS.
     ``figures`` maps ``{cell_type}__{gene}`` stems to output PNGs."""
-    from ..explain.stage import tss_map
+    from ..genome import read_gene_models, tss_map
     from ..surrogate import load_surrogate
     from .hic import open_cooler, tss_contacts
-    from .track_figure import genome_track_figure, read_gene_models, track_region
+    from .track_figure import genome_track_figure, track_region
 
     selections, _ = read_selections(tables, [])
     selections = selections[(selections["L"] == L) & (selections["kind"] == "gene")]

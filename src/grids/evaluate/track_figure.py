@@ -9,31 +9,11 @@ import pandas as pd
 
 from ..plots import _pyplot, _save
 
-__all__ = ["read_gene_models", "genome_track_figure", "track_region"]
+__all__ = ["genome_track_figure", "track_region"]
 
 TARGET_COLOUR, GENE_COLOUR, SELECTED_COLOUR, PEAK_COLOUR = "#d62728", "#606060", "#1f5fbf", "#b0b0b0"
 KIND_COLOURS = {"promoter": "#9467bd", "enhancer": "#2ca02c", "redundant": "#ff7f0e", "indirect": "#8c564b"}
 MAX_GENE_ROWS, N_RANK_LABELS = 10, 5
-
-
-def read_gene_models(gtf: str | Path) -> pd.DataFrame:
-    """Gene, transcript and exon records of a GTF: chrom, start, end (0-based half-open), strand, feature, gene
-    (gene_name, else gene_id)."""
-    import pyranges
-
-    raw = pyranges.read_gtf(str(gtf), as_df=True)
-    raw = raw[raw["Feature"].astype(str).isin(["gene", "transcript", "exon"])]
-    gene = raw["gene_id"].astype(object) if "gene_id" in raw else pd.Series(np.nan, index=raw.index, dtype=object)
-    if "gene_name" in raw:
-        gene = raw["gene_name"].astype(object).where(raw["gene_name"].notna(), gene)
-    models = pd.DataFrame({
-        "chrom": raw["Chromosome"].astype(str), "start": raw["Start"].astype(np.int64),
-        "end": raw["End"].astype(np.int64), "strand": raw["Strand"].astype(str),
-        "feature": raw["Feature"].astype(str), "gene": gene.astype(str),
-    }).reset_index(drop=True)
-    if not (models["feature"] == "gene").any():
-        raise ValueError(f"{gtf}: no gene records in GTF")
-    return models
 
 
 def track_region(tss_position: int, selected_starts_ends: list[tuple[int, int]], *, min_width: int = 50_000,

@@ -111,7 +111,7 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, *, seed: int, step
 
 def window_peaks(peaks_table, tss, genes: list[str], *, window: int) -> np.ndarray:
     """Indices of peaks whose midpoint lies within ``window`` bp of any of the genes' TSSs
-    (``tss`` as :func:`grids.atac.qc.read_tss` gives it): the surrogate's cis-link rule."""
+    (``tss`` as :func:`grids.genome.read_tss` gives it): the surrogate's cis-link rule."""
     return np.unique(cis_links(peaks_table, list(genes), tss, window=window)[0])
 
 

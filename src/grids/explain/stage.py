@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..genome import first_tss, tss_map
 from ..io import atomic_output
 from .methods import METHODS, ExplainMethod, MethodInput
 from .shards import SELECTION_COLUMNS, SHARD_COLUMNS, read_shards
 from .tasks import ExplainTask
 
-__all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS", "target_genes", "first_tss", "tss_map"]
+__all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS", "target_genes"]
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +37,6 @@ def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.nd
     eligible = np.array([not g.startswith(mito_prefix) for g in genes]) if mito_prefix else np.ones(len(genes), bool)
     order = np.argsort(-np.where(eligible, mean_expression, -np.inf), kind="stable")
     return order[: min(top_n, int(eligible.sum()))].tolist()
-
-
-def first_tss(gtf: str, chroms: Sequence[str] | None = None) -> pd.DataFrame:
-    """Each gene's first TSS (on these chromosomes; all when None): chrom, position, strand, gene."""
-    from ..atac.qc import read_tss
-
-    return read_tss(gtf, None if chroms is None else {c: 0 for c in chroms}).drop_duplicates("gene")
-
-
-def tss_map(gtf: str, chroms: Sequence[str] | None = None) -> dict[str, tuple[str, int]]:
-    """gene -> (chrom, TSS position) from the GTF."""
-    tss = first_tss(gtf, chroms)
-    return {g: (c, int(p)) for g, c, p in zip(tss["gene"], tss["chrom"], tss["position"])}
 
 
 def _first(objective, train, ranking, L: int, method: ExplainMethod):

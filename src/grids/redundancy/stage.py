@@ -57,7 +57,7 @@ def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_mat
 
     Yields ``((L, cell_type, target), map)``. A selection that did not run gives an empty map with
     its status. ``members`` maps a target's file stem to its genes (a gene set's window is the
-    union of its members' windows); ``tss`` is :func:`grids.explain.stage.first_tss`.
+    union of its members' windows); ``tss`` is :func:`grids.genome.first_tss`.
     """
     from ..explain.baselines import window_peaks
 
@@ -131,7 +131,7 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     and the method's summary table. ``expected`` lists the ``L{L}/{stem}`` keys the rule promises."""
     from ..evaluate.stage import evaluation_cells
     from ..explain.shards import read_shards
-    from ..explain.stage import first_tss
+    from ..genome import first_tss
 
     options = MapSettings.from_config(dict(settings))
     table, members, _ = read_shards(tables, metas)

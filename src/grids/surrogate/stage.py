@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..atac.qc import read_tss
 from ..config import read_targets
+from ..genome import read_tss
 from ..io import atomic_output
 from ..plots import marker_heatmaps, predictor_comparison, umap_expression
 from .data import PairedData, cis_links, load_paired

@@ -8,18 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from .config import read_targets
-from .io import atomic_output, write_tsv
-from .rna import (
-    align_labels,
-    check_targets,
-    infer_labels,
-    qc_violin_figure,
-    read_labels,
-    read_rna,
-    rna_qc,
-    umap,
-)
+from ..config import read_targets
+from ..io import atomic_output, write_tsv
+from .embedding import umap
+from .figures import qc_violin_figure
+from .inputs import read_rna
+from .labels import align_labels, check_targets, infer_labels, read_labels
+from .qc import rna_qc
 
 __all__ = ["run_rna_stage"]
 

@@ -1,4 +1,4 @@
-"""The GTF reader (grids.genome): one parser, and the two gene-name fallbacks its readers keep."""
+"""The GTF reader (grids.genome): one parser and one gene naming for every reader."""
 
 from __future__ import annotations
 
@@ -47,25 +47,23 @@ def test_read_gtf_names_a_truncated_gzip(gtf, tmp_path):
         read_gtf(cut)
 
 
-def test_gene_name_fallbacks_differ_only_on_records_without_gene_name(gtf):
-    """'file' decides once per GTF (so G3 is 'nan'), 'record' per record (G3 keeps its id)."""
+def test_a_gene_without_gene_name_keeps_its_id_in_every_reader(gtf):
+    """Ensembl GTFs leave gene_name off many genes: such a gene is named by its gene_id (G3), in
+    the TSS readers as in the gene models, not lumped with the others into one gene "nan"."""
     records = read_gtf(gtf)
-    assert list(gene_names(records, fallback="file")) == ["A", "A", "B", "B", "nan", "A"]
-    assert list(gene_names(records, fallback="record")) == ["A", "A", "B", "B", "G3", "A"]
-    no_names = records.drop(columns="gene_name")
-    assert list(gene_names(no_names, fallback="file")) == list(gene_names(no_names, fallback="record"))
-    with pytest.raises(ValueError, match="fallback"):
-        gene_names(records, fallback="gene")
+    assert list(gene_names(records)) == ["A", "A", "B", "B", "G3", "A"]
+    assert list(gene_names(records.drop(columns="gene_name"))) == ["G1", "G1", "G2", "G2", "G3", "G4"]
+    assert "G3" in set(read_tss(gtf)["gene"]) and "G3" in set(read_gene_models(gtf)["gene"])
 
 
 def test_tss_readers(gtf):
     tss = read_tss(gtf)
     assert list(tss.columns) == ["chrom", "position", "strand", "gene"]
-    assert tss.values.tolist() == [["chr1", 299, "-", "B"], ["chr1", 1000, "+", "nan"],
+    assert tss.values.tolist() == [["chr1", 299, "-", "B"], ["chr1", 1000, "+", "G3"],
                                    ["chr1", 2000, "+", "A"], ["chr2", 500, "+", "A"]]
     assert read_tss(gtf, {"chr2": 1})["gene"].tolist() == ["A"]
-    assert first_tss(gtf)["gene"].tolist() == ["B", "nan", "A"]  # the first "A" in chrom, position order
-    assert tss_map(gtf) == {"B": ("chr1", 299), "nan": ("chr1", 1000), "A": ("chr1", 2000)}
+    assert first_tss(gtf)["gene"].tolist() == ["B", "G3", "A"]  # the first "A" in chrom, position order
+    assert tss_map(gtf) == {"B": ("chr1", 299), "G3": ("chr1", 1000), "A": ("chr1", 2000)}
     assert tss_map(gtf, ["chr2"]) == {"A": ("chr2", 500)}
 
 

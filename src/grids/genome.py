@@ -9,25 +9,21 @@ RNA genes against. The readers built on them:
 - :func:`first_tss`, :func:`tss_map`: each gene's first TSS (explain, redundancy, evaluate);
 - :func:`read_gene_models`: gene, transcript and exon records (hit ratios, track figures).
 
-The TSS readers and the gene-model reader name a record that lacks ``gene_name`` differently
-(see ``fallback`` in :func:`gene_names`); each keeps the naming it has always had.
+Every reader names a record by its ``gene_name``, else its ``gene_id`` (Ensembl GTFs leave
+``gene_name`` off many non-coding genes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from .io import gzip_errors
 
-__all__ = ["GeneNameFallback", "read_gtf", "gene_names", "read_tss", "first_tss", "tss_map", "read_gene_models"]
-
-GeneNameFallback = Literal["file", "record"]
-"""How :func:`gene_names` names a record without a ``gene_name`` attribute."""
+__all__ = ["read_gtf", "gene_names", "read_tss", "first_tss", "tss_map", "read_gene_models"]
 
 GENE_MODEL_FEATURES = ("gene", "transcript", "exon")
 
@@ -53,37 +49,29 @@ def read_gtf(gtf: str | Path) -> pd.DataFrame:
         return pr.read_gtf(str(gtf), as_df=True)
 
 
-def gene_names(records: pd.DataFrame, *, fallback: GeneNameFallback) -> pd.Series:
-    """The gene name of each GTF record: its ``gene_name``, falling back to ``gene_id``.
+def gene_names(records: pd.DataFrame) -> pd.Series:
+    """The gene name of each GTF record: its ``gene_name``, else its ``gene_id``.
+
+    The fallback is per record: the TSS readers once decided it per file, so in a GTF where some
+    genes lack ``gene_name`` all of those became one gene called ``"nan"``, with no TSS of its
+    own and no cis window.
 
     Parameters
     ----------
     records
         Rows of :func:`read_gtf`.
-    fallback
-        Where the fallback to ``gene_id`` is decided. ``"file"``: once for the whole file; the
-        ``gene_name`` column when the GTF has one at all, else ``gene_id`` (a KeyError when it
-        has neither), so a record without ``gene_name`` in a GTF whose other records have one is
-        named ``"nan"``. ``"record"``: per record; its ``gene_name``, else its ``gene_id``, else
-        ``"nan"``. :func:`read_tss` (and so :func:`first_tss` and :func:`tss_map`) uses
-        ``"file"``, :func:`read_gene_models` ``"record"``; they differ only on a GTF that gives
-        ``gene_name`` to some records and not to others.
 
     Returns
     -------
     pandas.Series
-        Gene names as ``str``, on the index of ``records``.
+        Gene names as ``str`` (``"nan"`` only for a record with neither attribute), on the
+        index of ``records``.
     """
-    if fallback == "file":
-        name = records["gene_name"] if "gene_name" in records.columns else records["gene_id"]
-        return name.astype(str)
-    if fallback == "record":
-        gene = (records["gene_id"].astype(object) if "gene_id" in records
-                else pd.Series(np.nan, index=records.index, dtype=object))
-        if "gene_name" in records:
-            gene = records["gene_name"].astype(object).where(records["gene_name"].notna(), gene)
-        return gene.astype(str)
-    raise ValueError(f"fallback must be 'file' or 'record', not {fallback!r}")
+    gene = (records["gene_id"].astype(object) if "gene_id" in records
+            else pd.Series(np.nan, index=records.index, dtype=object))
+    if "gene_name" in records:
+        gene = records["gene_name"].astype(object).where(records["gene_name"].notna(), gene)
+    return gene.astype(str)
 
 
 def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int] | None = None) -> pd.DataFrame:
@@ -100,7 +88,7 @@ def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int] | None = None) -> p
     -------
     pandas.DataFrame
         chrom, position (0-based: the record's start, or its end - 1 on the minus strand),
-        strand, gene (:func:`gene_names` with ``fallback="file"``); sorted by chrom, position
+        strand, gene (:func:`gene_names`); sorted by chrom, position
         (stable, so records at one position keep their file order), index 0..n-1. A gene with
         several records has several rows.
 
@@ -118,7 +106,7 @@ def read_tss(gtf: str | Path, chrom_sizes: Mapping[str, int] | None = None) -> p
             "chrom": genes["Chromosome"].astype(str).to_numpy(),
             "position": np.where(genes["Strand"].astype(str) == "-", genes["End"] - 1, genes["Start"]),
             "strand": genes["Strand"].astype(str).to_numpy(),
-            "gene": gene_names(genes, fallback="file").to_numpy(),
+            "gene": gene_names(genes).to_numpy(),
         }
     )
     if chrom_sizes is not None:
@@ -174,8 +162,7 @@ def read_gene_models(gtf: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        chrom, start, end (0-based half-open, int64), strand, feature, gene (:func:`gene_names`
-        with ``fallback="record"``); one row per record in file order, index 0..n-1.
+        chrom, start, end (0-based half-open, int64), strand, feature, gene (:func:`gene_names`); one row per record in file order, index 0..n-1.
 
     Raises
     ------
@@ -187,7 +174,7 @@ def read_gene_models(gtf: str | Path) -> pd.DataFrame:
     models = pd.DataFrame({
         "chrom": raw["Chromosome"].astype(str), "start": raw["Start"].astype(np.int64),
         "end": raw["End"].astype(np.int64), "strand": raw["Strand"].astype(str),
-        "feature": raw["Feature"].astype(str), "gene": gene_names(raw, fallback="record"),
+        "feature": raw["Feature"].astype(str), "gene": gene_names(raw),
     }).reset_index(drop=True)
     if not (models["feature"] == "gene").any():
         raise ValueError(f"{gtf}: no gene records in GTF")

@@ -66,9 +66,12 @@ class BackgroundRun:
 
     def __init__(self, root: Path, *args: str) -> None:
         self.output = root / "snakemake.out"
+        # A test session started in the background (`pytest &`, CI runners) ignores SIGINT, and
+        # children inherit that: restore the default so Ctrl-C stops this run as a terminal's would.
         self.process = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=root, text=True,
                                         stdout=open(self.output, "w"), stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def text(self) -> str:
         return self.output.read_text()

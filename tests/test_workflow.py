@@ -165,10 +165,12 @@ def test_demo_paired_file_contract_labels_and_split(demo_run):
     assert (demo_run / "results" / "multiome" / "umap.png").stat().st_size > 10_000
 
 
-def test_demo_surrogate_meets_accuracy_floors_and_is_deterministic(demo_run):
+def test_demo_surrogate_meets_accuracy_floors_and_loads(demo_run):
     """Issue 6 acceptance on the fixed demo seed: marker-mean R² >= 0.9 and a median per-gene test
-    r above the ridge baseline's; a second CPU training gives identical metrics; model.pt loads
-    and predicts the paired cells."""
+    r above the ridge baseline's; model.pt loads and predicts the paired cells. That a second CPU
+    training gives identical metrics, bit for bit, is checked where a second training runs anyway:
+    test_demo_on_slurm_matches_the_local_run trains from scratch in SLURM jobs, and
+    tests/test_faults.py resumes an interrupted training; both compare metrics.json with this run's."""
     import json
 
     import mudata as md
@@ -187,16 +189,6 @@ def test_demo_surrogate_meets_accuracy_floors_and_is_deterministic(demo_run):
     assert (demo_run / "results" / "surrogate" / "markers_heatmap.png").stat().st_size > 10_000
     assert (demo_run / "results" / "surrogate" / "markers_umap.png").stat().st_size > 10_000
     assert (demo_run / "results" / "surrogate" / "predictors.png").stat().st_size > 10_000
-
-    # Retrain from scratch (checkpoint removed): the same metrics, bit for bit.
-    (demo_run / "results" / "surrogate" / "checkpoint.pt").unlink(missing_ok=True)
-    # The target goes first: --forcerun takes every argument after it.
-    result = snakemake(demo_run, "results/surrogate/metrics.json", "--cores", "2", "--forcerun", "train_surrogate")
-    assert result.returncode == 0, result.stderr[-4000:]
-    again = json.loads(metrics_path.read_text())
-    for name in ("surrogate", "ridge", "history"):
-        assert again[name] == metrics[name], name
-    assert again["training"]["best_epoch"] == metrics["training"]["best_epoch"]
 
     model = grids.load_surrogate(demo_run / "results" / "surrogate" / "model.pt")
     paired = md.read_h5mu(demo_run / "results" / "multiome" / "paired.h5mu")

@@ -38,4 +38,6 @@ rule all:
         [explain_files(method) for method in config["explain"]["methods"]],
         evaluate_files(),
         redundancy_files(),
+        # Only with explain.genes other than targets (none by default).
+        genome_wide_files(),
     default_target: True

@@ -137,6 +137,9 @@ def _sheet_with_real_fragments(name: str, row: dict[str, str]) -> Edit:
 CLI_CASES: list[tuple[str, Edit, tuple[str, ...]]] = [
     ("negative_L", _set("explain", "L", [-5, 10]), ("['explain']['L']", "-5", "minimum")),
     ("unknown_method", _set("explain", "methods", ["grids", "shap"]), ("['explain']['methods']", "'shap'")),
+    ("genes_not_a_mode", _set("explain", "genes", "some"), ("['explain']['genes']", "'some'")),
+    ("genes_cell_types_clash", _set("explain", "genes_cell_types", ["B cell", "B_cell"]),
+     ("config key explain.genes_cell_types", "'B cell' and 'B_cell'")),
     ("typo_top_level_key", _set("explian", {"k": 8}), ("'explian' was unexpected",)),
     ("split_not_1", _set("split", "train", 0.5), ("config key split", "sum to 1", "0.8")),
     ("unknown_preset", _set("simulate", "preset", "huge"), ("['simulate']['preset']", "'huge'")),

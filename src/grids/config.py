@@ -103,6 +103,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         if evaluate[key] not in methods:
             raise ConfigError(f"config key evaluate.{key}: {evaluate[key]!r} is not one of explain.methods "
                               f"({', '.join(methods)})")
+    _check_genome_wide(config["explain"])
     from .rna.labels import PEGASUS_MARKER_SETS
 
     rna = config["rna"]
@@ -115,6 +116,25 @@ def check_config(config: Mapping[str, Any]) -> None:
         _require_file(rna["markers"], "rna.markers", produced)
     if rna["max_genes"] <= rna["min_genes"]:
         raise ConfigError(f"config key rna.max_genes: must exceed rna.min_genes ({rna['min_genes']})")
+
+
+def _check_genome_wide(explain: Mapping[str, Any]) -> None:
+    """explain.genes (targets, all, an integer N >= 1 or a list of gene names) and
+    explain.genes_cell_types (distinct cell types with distinct file names). Whether the genes and
+    cell types exist is known only once the paired file does (the checkpoint checks it)."""
+    from .explain.genome_wide import genes_mode, genome_wide_cell_types
+
+    try:
+        genes_mode(explain.get("genes", "targets"))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    cell_types = explain.get("genes_cell_types", [])
+    if not isinstance(cell_types, list) or not all(isinstance(c, str) and c for c in cell_types):
+        raise ConfigError(f"config key explain.genes_cell_types: a list of cell-type names, got {cell_types!r}")
+    try:
+        genome_wide_cell_types({"genes_cell_types": cell_types}, pd.DataFrame({"cell_type": []}))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def read_samples(path: str | Path) -> pd.DataFrame:

@@ -4,6 +4,7 @@ import dataclasses
 import pandas as pd
 
 from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
+from grids.explain.genome_wide import genes_mode, genome_wide_cell_types, genome_wide_shards
 from grids.explain.methods import METHODS as EXPLAIN_METHODS, gpu_methods
 from grids.explain.tasks import explain_tasks, set_target, shard_settings, shard_tasks
 from grids.simulate import cell_type_names, make_params, sample_output_files, sample_output_paths
@@ -264,6 +265,74 @@ def evaluate_files():
         files += ["results/evaluate/ground_truth.tsv", "results/evaluate/redundancy_summary.tsv",
                   "results/evaluate/redundancy_calls.tsv"]
     return files
+
+
+# ---- Genome-wide explanations (explain.genes; grids.explain.genome_wide) -------------------------
+# The genes are known only once the paired file exists: the checkpoint explain_genome_wide_tasks
+# writes the task list, and the shards and the gathering rule read it through the functions below.
+# With explain.genes: targets (the default) none of this enters the DAG.
+GENOME_WIDE = genes_mode(EXPLAIN["genes"]) != "targets"
+try:
+    GENOME_WIDE_CELL_TYPES = genome_wide_cell_types(EXPLAIN, targets) if GENOME_WIDE else []
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+GENOME_WIDE_TASKS = "results/explain/genome_wide/tasks.tsv"
+
+
+def genome_wide_plan():
+    """The settings that decide the genome-wide task list (the checkpoint's params): the genes,
+    the cell types, the shard size, and the mitochondrial prefix where top-N genes leave it out."""
+    plan = {"genes": EXPLAIN["genes"], "cell_types": GENOME_WIDE_CELL_TYPES, "shard_size": EXPLAIN["shard_size"]}
+    if genes_mode(EXPLAIN["genes"]) == "top":
+        plan["mito_prefix"] = config["genome"]["mito_prefix"]
+    return plan
+
+
+def genome_wide_task_file(wildcards):
+    """The checkpoint's task list: asking for it makes the jobs that read it wait for the checkpoint."""
+    return checkpoints.explain_genome_wide_tasks.get().output.tasks
+
+
+def genome_wide_shard_tasks(wildcards, input):
+    return genome_wide_shards(input.tasks)[int(wildcards.shard)]
+
+
+def genome_wide_shard_settings(wildcards, input):
+    """As explain_shard_settings: what decides this method's selections for this shard's tasks."""
+    return shard_settings(wildcards.method, EXPLAIN, genome_wide_shard_tasks(wildcards, input))
+
+
+def genome_wide_shard_files(suffix):
+    """Input function: ``results/explain/{method}/genome_wide/shard{i}{suffix}`` of every shard of
+    the checkpoint's task list."""
+
+    def files(wildcards):
+        shards = genome_wide_shards(genome_wide_task_file(wildcards))
+        return [f"results/explain/{wildcards.method}/genome_wide/shard{i}{suffix}" for i in range(len(shards))]
+
+    return files
+
+
+def genome_wide_outputs(method):
+    """The outputs of explain_genome_wide for one method (may be the ``{method}`` wildcard), by role;
+    per L the table and figure, and per cell type the BEDPE and the interact track."""
+    from grids.explain.tasks import cell_type_stem
+
+    out = {"tables": [], "figures": [], "tracks": []}
+    for L in EXPLAIN["L"]:
+        base = f"results/explain/{method}/L{L}"
+        out["tables"].append(f"{base}/genome_wide.tsv.gz")
+        out["figures"].append(f"{base}/genome_wide.png")
+        out["tracks"] += [f"{base}/genome_wide/{cell_type_stem(c)}{suffix}" for c in GENOME_WIDE_CELL_TYPES
+                          for suffix in (".bedpe", ".interact.bed")]
+    return out
+
+
+def genome_wide_files():
+    """For the all target: every method's genome-wide outputs, or none with explain.genes: targets."""
+    if not GENOME_WIDE:
+        return []
+    return [path for method in EXPLAIN["methods"] for paths in genome_wide_outputs(method).values() for path in paths]
 
 
 # ---- Redundancy maps (docs/architecture.md §5b) -----------------------------------------------------------

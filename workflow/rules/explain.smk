@@ -77,3 +77,74 @@ use rule explain_tracks as explain_tracks_grids with:
         out_dir=lambda wildcards, output: output[0].rsplit("/", 2)[0],
     log:
         "logs/explain/grids/tracks.log",
+
+
+# ---- Genome-wide explanations (explain.genes; docs/architecture.md §3 and §5) ----------------------
+# Which genes is known only after the RNA stage, so a checkpoint writes the task list; the shards run
+# the per-target shard code on it, explain.shard_size tasks per job, and one job per method gathers them.
+checkpoint explain_genome_wide_tasks:
+    input:
+        paired="results/multiome/paired.h5mu",
+    output:
+        tasks=GENOME_WIDE_TASKS,
+    params:
+        # A function, so gene names are never read as wildcard patterns.
+        plan=lambda wildcards: genome_wide_plan(),
+    log:
+        "logs/explain/genome_wide/tasks.log",
+    resources:
+        mem_mb=lambda wildcards, input: 1000 + int(input.size_mb * 10),
+        runtime=10,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/explain_genome_wide_tasks.py"
+
+
+use rule explain_shard as explain_genome_wide_shard with:
+    input:
+        model="results/surrogate/model.pt",
+        paired="results/multiome/paired.h5mu",
+        gtf=config["genome"]["gtf"],
+        tasks=genome_wide_task_file,
+    output:
+        table="results/explain/{method}/genome_wide/shard{shard}.tsv",
+        meta="results/explain/{method}/genome_wide/shard{shard}.json",
+    params:
+        tasks=genome_wide_shard_tasks,
+        settings=genome_wide_shard_settings,
+        mito_prefix="",  # per-gene tasks only
+        device=explain_device,
+        resume="results/explain/{method}/genome_wide/shard{shard}.partial.json",
+    log:
+        "logs/explain/{method}/genome_wide/shard{shard}.log",
+
+
+rule explain_genome_wide:
+    input:
+        tables=genome_wide_shard_files(".tsv"),
+        metas=genome_wide_shard_files(".json"),
+        tasks=genome_wide_task_file,
+        gtf=config["genome"]["gtf"],
+    output:
+        tables=genome_wide_outputs("{method}")["tables"],
+        figures=[
+            report(path, caption="../report/genome_wide.rst", category="11. Genome-wide", subcategory="{method}",
+                   labels={"method": "{method}", "L": str(L)})
+            for L, path in zip(EXPLAIN["L"], genome_wide_outputs("{method}")["figures"])
+        ],
+        tracks=genome_wide_outputs("{method}")["tracks"],
+    params:
+        method=lambda wildcards: wildcards.method,
+        L=EXPLAIN["L"],
+        cell_types=GENOME_WIDE_CELL_TYPES,
+        out_dir=lambda wildcards: f"results/explain/{wildcards.method}",
+    log:
+        "logs/explain/{method}/genome_wide.log",
+    resources:
+        mem_mb=lambda wildcards, input: 1500 + int(input.size_mb * 10),
+        runtime=lambda wildcards, input: 10 + len(input.tables) // 50,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/explain_genome_wide.py"

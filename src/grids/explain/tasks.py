@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .methods import method_only_settings
 
 __all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "shard_settings", "file_name_clash", "file_stem",
+           "cell_type_stem",
            "set_target", "SET_PREFIX", "SHARD_LAYOUT_SETTINGS", "METHOD_ONLY_SETTINGS"]
 
 SET_PREFIX = "top"  # per-cell-type targets are named top{N}: the type's N most expressed genes
@@ -32,6 +33,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 def file_stem(cell_type: str, target: str) -> str:
     """``{cell_type}__{target}`` with characters unsafe in file names replaced by ``_``."""
     return f"{_UNSAFE.sub('_', cell_type)}__{_UNSAFE.sub('_', target)}"
+
+
+def cell_type_stem(cell_type: str) -> str:
+    """A cell type as a file name: characters unsafe in file names replaced by ``_``."""
+    return _UNSAFE.sub("_", cell_type)
 
 
 def file_name_clash(pairs) -> str:
@@ -84,7 +90,10 @@ def shard_tasks(tasks: list[ExplainTask], shard_size: int) -> list[list[ExplainT
 # reruns a job whose params change), as grids.explain.stage.run_explain_shard reads them.
 # These keys decide which tasks exist and how they are grouped into jobs, not a selection: a
 # shard's own task list (its tasks param) records their effect, and device is a param of its own.
-SHARD_LAYOUT_SETTINGS = frozenset({"methods", "shard_size", "per_gene", "per_cell_type", "cell_types", "device"})
+# genes and genes_cell_types choose the genome-wide tasks (grids.explain.genome_wide), whose shards
+# record them in their own task lists.
+SHARD_LAYOUT_SETTINGS = frozenset({"methods", "shard_size", "per_gene", "per_cell_type", "cell_types", "device",
+                                   "genes", "genes_cell_types"})
 # Keys only some methods read (each method's ``reads`` in grids.explain.methods); the other
 # methods' shards are given none of them. Every other key (L, beta, and any key added later)
 # goes to every method: a new setting can cost a rerun, never a stale result.

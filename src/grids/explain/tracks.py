@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from ..io import atomic_output
 
-__all__ = ["write_bedpe", "write_interact", "link_targets"]
+__all__ = ["write_bedpe", "write_interact", "write_bedpe_links", "write_interact_links", "link_targets"]
 
 TSS_WIDTH = 1  # the TSS end of an arc is one base
 
@@ -37,34 +37,51 @@ def _score(selection: pd.DataFrame) -> list[int]:
 def write_bedpe(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], *, path: str,
                 name: str) -> None:
     """BEDPE: peak (chrom1, start1, end1) -> TSS (chrom2, start2, end2), name, score, strands."""
-    targets = link_targets(selection, genes, tss)
+    write_bedpe_links([(selection, genes)], tss, path=path, name=name)
+
+
+def write_bedpe_links(parts: Iterable[tuple[pd.DataFrame, Sequence[str]]], tss: Mapping[str, tuple[str, int]], *,
+                      path: str, name: str) -> None:
+    """:func:`write_bedpe` of several selections into one file, each ``(selection, genes)`` drawn to
+    its own genes in turn (the genome-wide track of a cell type: one selection per gene)."""
     with atomic_output(path) as tmp, open(tmp, "w") as handle:
         handle.write(f"# {name}\n#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\n")
-        for (_, row), gene, score in zip(selection.iterrows(), targets, _score(selection)):
-            if gene is None:
-                continue
-            chrom, position = tss[gene]
-            handle.write(f"{row['chrom']}\t{int(row['start'])}\t{int(row['end'])}\t{chrom}\t{position}\t"
-                         f"{position + TSS_WIDTH}\t{gene}:rank{int(row['rank'])}\t{score}\t.\t.\n")
+        for selection, genes in parts:
+            for row, gene, score, chrom, position in _links(selection, genes, tss):
+                handle.write(f"{row['chrom']}\t{int(row['start'])}\t{int(row['end'])}\t{chrom}\t{position}\t"
+                             f"{position + TSS_WIDTH}\t{gene}:rank{int(row['rank'])}\t{score}\t.\t.\n")
 
 
 def write_interact(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], *, path: str,
                    name: str) -> None:
     """UCSC interact (bed5+13) with a track line, loadable as a custom track or in IGV."""
-    targets = link_targets(selection, genes, tss)
+    write_interact_links([(selection, genes)], tss, path=path, name=name)
+
+
+def write_interact_links(parts: Iterable[tuple[pd.DataFrame, Sequence[str]]], tss: Mapping[str, tuple[str, int]],
+                         *, path: str, name: str) -> None:
+    """:func:`write_interact` of several selections into one track, each ``(selection, genes)``
+    drawn to its own genes in turn."""
     with atomic_output(path) as tmp, open(tmp, "w") as handle:
         handle.write(f'track type=interact name="{name}" description="{name}: selected peak -> target TSS" '
                      "interactDirectional=true maxHeightPixels=200:100:50 visibility=full\n")
-        for (_, row), gene, score in zip(selection.iterrows(), targets, _score(selection)):
-            if gene is None:
-                continue
-            chrom, position = tss[gene]
-            start, end = int(row["start"]), int(row["end"])
-            if chrom == row["chrom"]:
-                span = (min(start, position), max(end, position + TSS_WIDTH))
-            else:
-                span = (start, end)
-            handle.write("\t".join(map(str, [
-                row["chrom"], span[0], span[1], f"{gene}:rank{int(row['rank'])}", score, f"{float(row['score']):.6g}",
-                "grids", "0", row["chrom"], start, end, f"peak{int(row['peak_index'])}", ".",
-                chrom, position, position + TSS_WIDTH, gene, "."])) + "\n")
+        for selection, genes in parts:
+            for row, gene, score, chrom, position in _links(selection, genes, tss):
+                start, end = int(row["start"]), int(row["end"])
+                if chrom == row["chrom"]:
+                    span = (min(start, position), max(end, position + TSS_WIDTH))
+                else:
+                    span = (start, end)
+                handle.write("\t".join(map(str, [
+                    row["chrom"], span[0], span[1], f"{gene}:rank{int(row['rank'])}", score,
+                    f"{float(row['score']):.6g}", "grids", "0", row["chrom"], start, end, f"peak{int(row['peak_index'])}",
+                    ".", chrom, position, position + TSS_WIDTH, gene, "."])) + "\n")
+
+
+def _links(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]]):
+    """(row, gene, score, TSS chromosome, TSS position) for each selected peak that has a gene to be
+    drawn to, in rank order; the score is by rank over the whole selection (:func:`_score`)."""
+    targets = link_targets(selection, genes, tss)
+    for (_, row), gene, score in zip(selection.iterrows(), targets, _score(selection)):
+        if gene is not None:
+            yield (row, gene, score, *tss[gene])

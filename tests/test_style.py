@@ -64,6 +64,64 @@ def test_every_module_declares_what_it_exports(name):
     assert not undocumented, f"{name}: exported without a docstring: {undocumented}"
 
 
+def _numpydoc_problems(function) -> list[str]:
+    """What a function's docstring lacks as numpydoc: a Parameters section naming every parameter
+    (``*args``/``**kwargs`` as in the signature), and Returns (or Yields) unless it returns None."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(function) or ""
+    signature = inspect.signature(function)
+    parameters = [p.name for p in signature.parameters.values() if p.name != "self"]
+    problems = []
+    if parameters:
+        if "Parameters\n----------" not in doc:
+            problems.append("no Parameters section")
+        else:
+            section = re.split(r"\n\n[A-Z][a-z]+\n-+", doc.split("Parameters\n----------", 1)[1])[0]
+            described = set(re.findall(r"^\*{0,2}(\w+)", section, re.M))
+            missing = [p for p in parameters if p not in described]
+            if missing:
+                problems.append(f"parameters not described: {missing}")
+    if signature.return_annotation not in (None, "None") and not re.search(r"(Returns|Yields)\n-{7}", doc):
+        problems.append("no Returns section")
+    return problems
+
+
+@pytest.mark.parametrize("name", _library_modules())
+def test_exported_functions_have_numpydoc_docstrings(name):
+    """Issue 18, as scanpy does it: every function a module exports documents its parameters and
+    what it returns in numpydoc sections (classes keep prose docstrings)."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(name)
+    problems = {item: _numpydoc_problems(getattr(module, item)) for item in getattr(module, "__all__", [])
+                if inspect.isfunction(getattr(module, item, None)) and getattr(module, item).__module__ == name}
+    problems = {item: found for item, found in problems.items() if found}
+    assert not problems, f"{name}: {problems}"
+
+
+def test_the_numpydoc_check_can_fail():
+    def undocumented(a: int, *, b: int = 0) -> int:
+        """Adds."""
+        return a + b
+
+    def documented(a: int, **settings) -> None:
+        """Does.
+
+        Parameters
+        ----------
+        a
+            A number.
+        **settings
+            Passed on.
+        """
+
+    assert _numpydoc_problems(undocumented) == ["no Parameters section", "no Returns section"]
+    assert _numpydoc_problems(documented) == []
+
+
 def _module_level_imports(path: Path, name: str, modules: set[str]) -> set[str]:
     """The grids modules that importing ``name`` (at ``path``) imports at once: the ``import``/``from``
     statements at module level, also inside module-level ``try`` and ``if`` blocks, but not those

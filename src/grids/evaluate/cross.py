@@ -25,6 +25,39 @@ def cross_celltype(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, *,
     ``normalised`` is the drop (−Rel Δ) divided by the largest drop in its row (source a, L):
     1 where the row's set acts most, negative where it raises expression; rows then compare on
     one scale whatever the size of their own drop.
+
+    Parameters
+    ----------
+    predict
+        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
+    X
+        Evaluation cells x peaks (e.g. the test split).
+    cell_type
+        Cell type of each row of ``X``.
+    genes
+        The surrogate's genes, in the order of its output columns.
+    selections
+        The long selections table (:func:`grids.evaluate.selections.read_selections`); the source sets
+        are ``method``'s selections of kind 'set' with status 'ok'.
+    markers
+        Cell type b -> b's marker genes (names in ``genes``); a cell type without evaluation cells is
+        left out as a target.
+    method
+        The method whose per-cell-type sets are applied.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CROSS_COLUMNS`: one row per source selection (first-seen order) and target cell
+        type b (the order of ``markers``), with n_genes (b's markers), n_cells (b's cells), rel_delta_pct
+        (:func:`grids.evaluate.drop.drop_summary`) and normalised (NaN where the row's largest drop is not
+        positive).
+
+    Raises
+    ------
+    ValueError
+        When ``method`` has no per-cell-type selection that ran, or no cell type in ``markers`` has
+        evaluation cells.
     """
     gene_index = {g: i for i, g in enumerate(genes)}
     keys = selection_keys(selections)

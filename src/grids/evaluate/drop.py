@@ -25,7 +25,21 @@ Predict = Callable[[sp.csr_matrix], np.ndarray]  # cells x peaks -> cells x gene
 
 
 def remove_peaks(X: sp.csr_matrix, peaks: np.ndarray) -> sp.csr_matrix:
-    """X with the columns ``peaks`` closed in every cell (removal perturbation, p = 0)."""
+    """X with the columns ``peaks`` closed in every cell (removal perturbation, p = 0).
+
+    Parameters
+    ----------
+    X
+        Cells x peaks.
+    peaks
+        Column indices to close.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        A new matrix of the shape of ``X``, with the entries in ``peaks`` dropped (not kept as stored
+        zeros).
+    """
     keep = np.ones(X.shape[1], dtype=X.dtype)
     keep[np.asarray(peaks, dtype=np.int64)] = 0
     out = sp.csr_matrix(X.multiply(keep[None, :]))
@@ -38,6 +52,18 @@ def stacked_removals(X: sp.csr_matrix, closed: Sequence[np.ndarray]) -> sp.csr_m
 
     Equal to ``sp.vstack([remove_peaks(X, c) for c in closed])`` (closed entries are dropped, not
     kept as stored zeros, which a sparse model input would count as open), built in one pass.
+
+    Parameters
+    ----------
+    X
+        Cells x peaks.
+    closed
+        Column indices to close, one array per copy.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``len(closed) * n_cells`` x peaks: rows ``k * n_cells`` to ``(k + 1) * n_cells - 1`` are copy k.
     """
     X = sp.csr_matrix(X)
     n_cells, n_peaks = X.shape
@@ -102,7 +128,26 @@ def removal_predictions(predict: Predict, X: sp.csr_matrix, closed: Sequence[np.
     """The prediction of ``X`` with each set of ``closed`` removed, as ``(lo, hi, predicted)``
     chunks: ``predicted`` is (hi - lo) sets x cells x genes for ``closed[lo:hi]``. The removals
     are stacked (:func:`stacked_removals`) into calls of about ``max_cells_per_call`` cells: one
-    call per small set of cells costs more in overhead than in arithmetic."""
+    call per small set of cells costs more in overhead than in arithmetic.
+
+    Parameters
+    ----------
+    predict
+        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
+    X
+        Cells x peaks.
+    closed
+        Column indices to remove, one array per set.
+    max_cells_per_call
+        About how many rows one ``predict`` call is given (at least one set per call).
+
+    Yields
+    ------
+    lo, hi : int
+        The sets of this chunk, ``closed[lo:hi]``; chunks come in order and cover every set.
+    predicted : numpy.ndarray
+        (hi - lo) x cells x genes: the prediction of ``X`` with each of those sets removed.
+    """
     n_cells = X.shape[0]
     per_call = max(1, max_cells_per_call // max(n_cells, 1))
     for lo in range(0, len(closed), per_call):
@@ -118,6 +163,20 @@ def drop_summary(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
     as the change of the cell mean relative to the cell mean before, then averaged over genes:
     a per-cell ratio is unbounded where the surrogate predicts 0 for a cell, and one such cell
     would decide the table.
+
+    Parameters
+    ----------
+    before
+        Cells x genes prediction without the removal (log-normalised).
+    after
+        Cells x genes prediction with the removal (log-normalised), same shape.
+
+    Returns
+    -------
+    avg_delta : float
+        Avg Δ on the natural scale.
+    rel_delta_pct : float
+        Rel Δ in %, over the genes whose mean before is positive; NaN when none is.
     """
     b, a = np.expm1(before.astype(np.float64)), np.expm1(after.astype(np.float64))
     delta = a - b
@@ -129,7 +188,23 @@ def drop_summary(before: np.ndarray, after: np.ndarray) -> tuple[float, float]:
 def off_target_change(before: np.ndarray, after: np.ndarray, target_columns: Sequence[int]) -> float:
     """The side effect of a removal (the paper's beta term, as a figure): the median over the
     non-target genes of each gene's Rel Δ % (change of the cell mean on the natural scale);
-    genes the surrogate puts at 0 are left out."""
+    genes the surrogate puts at 0 are left out.
+
+    Parameters
+    ----------
+    before
+        Cells x genes prediction without the removal (log-normalised).
+    after
+        Cells x genes prediction with the removal (log-normalised), same shape.
+    target_columns
+        Columns of the target genes, left out.
+
+    Returns
+    -------
+    float
+        The median Rel Δ % over the other genes; NaN when there are none, or none has a positive mean
+        before.
+    """
     others = np.setdiff1d(np.arange(before.shape[1]), np.asarray(target_columns, dtype=np.int64))
     if len(others) == 0:
         return float("nan")
@@ -147,6 +222,37 @@ def expression_drop(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, *
 
     ``X``/``cell_type`` are the evaluation cells (e.g. the test split); ``members`` maps a target's
     file stem to its genes; a selection whose cell type has no cells here is an error.
+
+    Parameters
+    ----------
+    predict
+        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
+    X
+        Evaluation cells x peaks.
+    cell_type
+        Cell type of each row of ``X``.
+    genes
+        The surrogate's genes, in the order of its output columns.
+    selections
+        The long selections table (:func:`grids.evaluate.selections.read_selections`).
+    members
+        File stem -> the target's genes; a target missing here stands for itself alone.
+    stem
+        (cell_type, target) -> the file stem that keys ``members``
+        (:func:`grids.explain.tasks.file_stem`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`DROP_COLUMNS`, one row per selection in first-seen order: n_genes, n_cells,
+        n_peaks (selected), avg_delta and rel_delta_pct (:func:`drop_summary`, over the target's genes),
+        off_target_pct (:func:`off_target_change`) and status; a selection that did not run has 0 peaks,
+        NaN metrics and its own status.
+
+    Raises
+    ------
+    ValueError
+        When a selection's cell type has no cells in ``X``.
     """
     gene_index = {g: i for i, g in enumerate(genes)}
     sets = peak_sets(selections)
@@ -178,7 +284,22 @@ WIDE_METRICS = ("avg_delta", "rel_delta_pct", "off_target_pct")
 def wide_table(drops: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Paper-style table for one target kind: rows (L, cell type) plus an 'Avg.' row per L,
     columns ``{method} avg_delta``, ``{method} rel_delta_pct`` and ``{method} off_target_pct`` (means
-    over the type's targets)."""
+    over the type's targets).
+
+    Parameters
+    ----------
+    drops
+        Expression drops (:func:`expression_drop`); only rows with status 'ok' are averaged.
+    kind
+        Target kind: 'gene' or 'set'.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns L, cell_type, then the three metric columns of each method (in first-seen order of
+        ``drops``); per L (ascending) one row per cell type and the 'Avg.' row (the mean over the cell
+        types). Only columns L and cell_type, and no row, when no selection of ``kind`` ran.
+    """
     part = drops[(drops["kind"] == kind) & (drops["status"] == "ok")]
     if part.empty:
         return pd.DataFrame(columns=["L", "cell_type"])
@@ -198,7 +319,24 @@ def wide_table(drops: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 def paired_tests(drops: pd.DataFrame, reference: str = "grids") -> pd.DataFrame:
     """One-sided paired t-test per L, target kind (and all kinds pooled) and baseline: is the
-    reference's Rel Δ lower (a larger drop) than the baseline's over the targets both ran on?"""
+    reference's Rel Δ lower (a larger drop) than the baseline's over the targets both ran on?
+
+    Parameters
+    ----------
+    drops
+        Expression drops (:func:`expression_drop`); only rows with status 'ok' are tested.
+    reference
+        The method tested against every other method.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns L, kind ('all' for the pooled kinds), reference, baseline, n_targets (targets both ran
+        on), reference_rel_delta_pct and baseline_rel_delta_pct (means over those targets),
+        mean_difference_pct (reference - baseline), t and p_value (NaN for fewer than two targets or
+        identical drops). Rows sorted by L and kind, baselines in first-seen order; none for an L and
+        kind where the reference did not run.
+    """
     from scipy import stats
 
     ok = drops[drops["status"] == "ok"]

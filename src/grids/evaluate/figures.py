@@ -39,7 +39,15 @@ def _annotated_heatmap(ax, values: pd.DataFrame, *, vmin: float, vmax: float, fm
 
 def drop_figure(drops: pd.DataFrame, path: str | Path) -> None:
     """Mean Rel Δ (%) on test cells per cell type and method: rows are target kinds, columns L.
-    Colours saturate at ±100 % (the annotations give the values)."""
+    Colours saturate at ±100 % (the annotations give the values).
+
+    Parameters
+    ----------
+    drops
+        Expression drops (:func:`grids.evaluate.drop.expression_drop`); rows with status 'ok' are shown.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     ok = drops[drops["status"] == "ok"]
     kinds = [kind for kind in ("gene", "set") if (drops["kind"] == kind).any()]
@@ -63,7 +71,17 @@ def drop_figure(drops: pd.DataFrame, path: str | Path) -> None:
 
 
 def hit_ratio_figure(hits: pd.DataFrame, path: str | Path, *, soft_distance: int) -> None:
-    """HR and SHR (%) per method, one panel per L."""
+    """HR and SHR (%) per method, one panel per L.
+
+    Parameters
+    ----------
+    hits
+        Hit ratios (:func:`grids.evaluate.hits.hit_ratios`).
+    path
+        PNG file to write.
+    soft_distance
+        The soft-hit distance in bp the ratios were computed with (for the legend).
+    """
     plt = _pyplot()
     Ls = sorted(hits["L"].unique())
     fig, axes = plt.subplots(1, len(Ls), figsize=(5 * len(Ls), 3.6), squeeze=False, sharey=True)
@@ -81,7 +99,17 @@ def hit_ratio_figure(hits: pd.DataFrame, path: str | Path, *, soft_distance: int
 
 
 def hic_figure(hic: pd.DataFrame, path: str | Path) -> None:
-    """Observed/expected Hi-C contact of each selection's peaks with the target TSS, per method."""
+    """Observed/expected Hi-C contact of each selection's peaks with the target TSS, per method.
+
+    Parameters
+    ----------
+    hic
+        The Hi-C validation table (:func:`grids.evaluate.stage.run_hic_validation`); rows with status
+        'ok' and a positive obs_exp are drawn, those not covered or without a usable peak counted in
+        the panel titles.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     Ls = sorted(hic["L"].unique())
     methods = _method_order(hic)
@@ -112,7 +140,16 @@ def hic_figure(hic: pd.DataFrame, path: str | Path) -> None:
 
 
 def ground_truth_figure(truth: pd.DataFrame, path: str | Path) -> None:
-    """Mean recall of planted CREs per link class and method, and precision, per L."""
+    """Mean recall of planted CREs per link class and method, and precision, per L.
+
+    Parameters
+    ----------
+    truth
+        Ground-truth recovery (:func:`grids.evaluate.truth.ground_truth`): method, L, link_kind, recall,
+        precision.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     Ls = sorted(truth["L"].unique())
     methods = _method_order(truth)
@@ -154,7 +191,16 @@ def redundancy_figure(redundancy: pd.DataFrame, path: str | Path) -> None:
     """Left: the surrogate's ratio (group drop / summed single drops) against the ratio a perfect
     OR model gives on the same cells, one point per planted group and cell type, coloured by the
     group's logic. OR groups belong on y = x, additive ones on y = 1, AND ones below it. Right:
-    the drops themselves (group against summed single drops)."""
+    the drops themselves (group against summed single drops).
+
+    Parameters
+    ----------
+    redundancy
+        The redundancy check (:func:`grids.evaluate.truth.redundancy_check`); rows with status 'ok' are
+        drawn, all as OR groups when there is no logic column.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     ok = redundancy[redundancy["status"] == "ok"]
     logic = ok["logic"] if "logic" in ok.columns else pd.Series("or", index=ok.index)
@@ -199,7 +245,18 @@ def _labelled_bars(ax, x: np.ndarray, values: np.ndarray, width: float, **style)
 def redundancy_calls_figure(calls: pd.DataFrame, recovery: pd.DataFrame, path: str | Path) -> None:
     """Top: precision, recall and recall within the selection of the called redundant pairs per
     method, one panel per L. Bottom: per explain method, the share of per-gene targets whose
-    planted OR groups the selection recovers in full (dashed: 80 %)."""
+    planted OR groups the selection recovers in full (dashed: 80 %).
+
+    Parameters
+    ----------
+    calls
+        Redundant-pair calls per method and L (:func:`grids.evaluate.truth.redundancy_calls`); the rows
+        with L 'all' are left out.
+    recovery
+        OR-group recovery (:func:`grids.evaluate.truth.group_recovery`); its 'pooled' rows are drawn.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     per_L = calls[calls["L"].astype(str) != "all"]
     pooled = recovery[recovery["scope"] == "pooled"] if len(recovery) else recovery
@@ -238,7 +295,15 @@ def redundancy_calls_figure(calls: pd.DataFrame, recovery: pd.DataFrame, path: s
 
 
 def cross_celltype_figure(cross: pd.DataFrame, path: str | Path) -> None:
-    """Row-normalised cross-cell-type heatmap per L (rows: where the set was chosen)."""
+    """Row-normalised cross-cell-type heatmap per L (rows: where the set was chosen).
+
+    Parameters
+    ----------
+    cross
+        The cross-cell-type matrix (:func:`grids.evaluate.cross.cross_celltype`) of one method.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     Ls = sorted(cross["L"].unique())
     fig, axes = plt.subplots(1, len(Ls), figsize=(4.8 * len(Ls), 4.2), squeeze=False)

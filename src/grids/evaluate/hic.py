@@ -29,7 +29,30 @@ NO_USABLE = "no usable pair: bins masked by balancing or no background peaks"
 
 
 def open_cooler(path: str, resolution: int | None = None) -> cooler.Cooler:
-    """Open a balanced ``.cool``, ``.mcool`` (``resolution`` picks the level) or ``FILE::GROUP`` URI."""
+    """Open a balanced ``.cool``, ``.mcool`` (``resolution`` picks the level) or ``FILE::GROUP`` URI.
+
+    Parameters
+    ----------
+    path
+        A ``.cool`` or ``.mcool`` file, or a ``FILE::GROUP`` URI of one cooler in it.
+    resolution
+        Bin size in bp: the level of an ``.mcool`` (None: its only level), and checked against the bin
+        size of a ``.cool`` or URI (None: not checked).
+
+    Returns
+    -------
+    cooler.Cooler
+        The cooler at that resolution.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When the file is not readable HDF5 or not a cooler, the group is not a cooler, an ``.mcool``
+        has several resolutions and none is chosen or lacks the one chosen, the bin size differs from
+        ``resolution``, or the bins have no balancing weights.
+    """
     import cooler
     from cooler.fileops import is_cooler, is_multires_file, list_coolers
 
@@ -86,6 +109,25 @@ def tss_contacts(clr: cooler.Cooler, chrom: str, position: int) -> pd.DataFrame:
     """Balanced contacts of the bin holding ``position`` with every bin of ``chrom`` (virtual 4C).
 
     Returns columns ``start, end, contact``; bins masked by balancing stay NaN.
+
+    Parameters
+    ----------
+    clr
+        A balanced cooler (:func:`open_cooler`).
+    chrom
+        Chromosome.
+    position
+        Position on ``chrom`` (0-based), e.g. a TSS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per bin of ``chrom`` in order: start, end, contact (balanced; NaN where masked).
+
+    Raises
+    ------
+    ValueError
+        When ``position`` lies outside ``chrom`` in the file.
     """
     starts, ends = _chrom_bins(clr, chrom)
     i = int(_bin_index(starts, ends, [position])[0])
@@ -138,6 +180,32 @@ def validate_pairs(
     ``pairs``: ``key, peak_chrom, peak_start, peak_end, tss_chrom, tss_pos`` (one row per selected
     peak); ``background``: consensus peaks ``chrom, start, end``. Returns one row per key (order of
     first appearance) with ``key, n_peaks, observed, expected, obs_exp, p_value, status``.
+
+    Parameters
+    ----------
+    pairs
+        One row per selected peak: key, peak_chrom, peak_start, peak_end, tss_chrom, tss_pos (a peak on
+        another chromosome than its TSS is not used; an empty tss_chrom marks a target without a TSS).
+    background
+        Consensus peaks: chrom, start, end.
+    clr
+        A balanced cooler (:func:`open_cooler`).
+    n_draws
+        Background draws per key (one distance-matched peak per selected peak in each).
+    seed
+        Seed of the draws; each key's draws are seeded by it and the key, so they do not depend on the
+        other keys.
+    source
+        Name of the Hi-C file in statuses and warnings; the cooler's file name when empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per key in order of first appearance: key, n_peaks (pairs used), observed (mean
+        balanced contact), expected (mean contact of the distance-matched draws), obs_exp, p_value
+        (``(1 + draws with a mean >= observed) / (n_draws + 1)``), status ('ok', or why the key has no
+        value: 'not covered: ...', no selected peak on the target's chromosome, no usable pair; then
+        the values are NaN and n_peaks 0).
     """
     source = source or clr.filename
     chromnames = set(clr.chromnames)

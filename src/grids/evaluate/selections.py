@@ -14,7 +14,27 @@ KEY = ["method", "L", "cell_type", "target"]  # one selection
 
 def read_selections(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """The explain shard tables concatenated and the genes of each target keyed by
-    ``{cell_type}__{target}`` file stem (:func:`grids.explain.shards.read_shards`)."""
+    ``{cell_type}__{target}`` file stem (:func:`grids.explain.shards.read_shards`).
+
+    Parameters
+    ----------
+    tables
+        Explain shard tables (TSV, one row per selected peak).
+    metas
+        The shards' JSON metadata files (their ``genes`` entries are read).
+
+    Returns
+    -------
+    selections : pandas.DataFrame
+        The shard tables concatenated, in the order given (see :func:`grids.explain.shards.read_shards`).
+    members : dict
+        File stem -> the target's genes.
+
+    Raises
+    ------
+    ValueError
+        When ``tables`` is empty, or a table lacks a column the readers need.
+    """
     from ..explain.shards import read_shards
 
     selections, members, _ = read_shards(tables, metas)
@@ -22,12 +42,36 @@ def read_selections(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.Dat
 
 
 def selection_keys(selections: pd.DataFrame) -> pd.DataFrame:
-    """One row per selection: method, L, cell_type, target, kind, status, in first-seen order."""
+    """One row per selection: method, L, cell_type, target, kind, status, in first-seen order.
+
+    Parameters
+    ----------
+    selections
+        The long selections table (:func:`read_selections`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns method, L, cell_type, target, kind, status, from each selection's first row;
+        index 0..n-1.
+    """
     return selections.drop_duplicates(KEY)[[*KEY, "kind", "status"]].reset_index(drop=True)
 
 
 def peak_sets(selections: pd.DataFrame) -> dict[tuple, np.ndarray]:
-    """Selected peak indices per selection key (empty for one that did not run)."""
+    """Selected peak indices per selection key (empty for one that did not run).
+
+    Parameters
+    ----------
+    selections
+        The long selections table (:func:`read_selections`).
+
+    Returns
+    -------
+    dict
+        (method, L, cell_type, target) -> int64 array of ``peak_index`` in ``rank`` order;
+        an empty array for a selection whose ``status`` is not 'ok'.
+    """
     ok = selections[selections["status"] == "ok"]
     sets = {key: group.sort_values("rank")["peak_index"].to_numpy(np.int64)
             for key, group in ok.groupby(KEY, sort=False)}

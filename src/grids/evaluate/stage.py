@@ -26,7 +26,35 @@ def write_tsv(frame: pd.DataFrame, path: str) -> None:
 
 
 def evaluation_cells(model: str, paired: str, split: str):
-    """The surrogate, and the paired data's cells of one split with their cell-type names."""
+    """The surrogate, and the paired data's cells of one split with their cell-type names.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``).
+    paired
+        The paired data (``paired.h5mu``) it was trained on.
+    split
+        The split of cells to evaluate on ('train', 'val' or 'test').
+
+    Returns
+    -------
+    saved : grids.surrogate.saved.SavedSurrogate
+        The loaded surrogate.
+    data : grids.surrogate.data.PairedData
+        The paired data.
+    X : scipy.sparse.csr_matrix
+        The split's cells x peaks, in data order.
+    names : numpy.ndarray
+        The cell-type name of each row of ``X``.
+
+    Raises
+    ------
+    grids.surrogate.saved.ModelMismatchError
+        When the surrogate's peaks or genes are not the data's (a ValueError).
+    ValueError
+        When the split has no cells.
+    """
     from ..surrogate import load_paired, load_surrogate
 
     saved = load_surrogate(model)
@@ -42,7 +70,41 @@ def evaluation_cells(model: str, paired: str, split: str):
 def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas: Sequence[str], split: str,
                         out_table: str, out_genes: str, out_sets: str, out_tests: str, out_figure: str) -> pd.DataFrame:
     """Avg Δ / Rel Δ per selection on held-out cells, the paper-style wide tables, the paired
-    one-sided t-tests of GRIDS against each baseline, and the heatmap figure."""
+    one-sided t-tests of GRIDS against each baseline, and the heatmap figure.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``).
+    paired
+        The paired data (``paired.h5mu``).
+    tables
+        Explain shard tables of every method.
+    metas
+        Their JSON metadata (the genes of each target).
+    split
+        The cells to evaluate on (:func:`evaluation_cells`).
+    out_table
+        TSV of the drops per selection (:func:`grids.evaluate.drop.expression_drop`).
+    out_genes
+        TSV of the wide table of the per-gene targets (:func:`grids.evaluate.drop.wide_table`).
+    out_sets
+        TSV of the wide table of the per-cell-type gene sets.
+    out_tests
+        TSV of the paired tests of 'grids' against each baseline (:func:`grids.evaluate.drop.paired_tests`).
+    out_figure
+        PNG of the heatmaps (:func:`grids.evaluate.figures.drop_figure`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The drops written to ``out_table``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`evaluation_cells`, or when a selection's cell type has no cells in the split.
+    """
     from .drop import expression_drop, paired_tests, wide_table
     from .figures import drop_figure
 
@@ -59,7 +121,25 @@ def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas
 
 def marker_genes(targets: pd.DataFrame, members: Mapping[str, Sequence[str]], cell_types: Sequence[str],
                  *, set_target: str) -> dict[str, list[str]]:
-    """Marker genes per cell type: its per-gene targets (targets.tsv), else its top-N gene set."""
+    """Marker genes per cell type: its per-gene targets (targets.tsv), else its top-N gene set.
+
+    Parameters
+    ----------
+    targets
+        The targets table (config/targets.tsv: cell_type, gene).
+    members
+        File stem -> the target's genes, from the explain metas.
+    cell_types
+        The cell types to find markers for.
+    set_target
+        Name of the per-cell-type target, e.g. ``top100`` (:func:`grids.explain.tasks.set_target`).
+
+    Returns
+    -------
+    dict
+        Cell type -> its marker genes, in the order of ``cell_types``; a cell type with neither
+        per-gene targets nor a gene set is left out.
+    """
     markers = {}
     for cell_type in cell_types:
         genes = targets.loc[targets["cell_type"] == cell_type, "gene"].astype(str).tolist()
@@ -69,7 +149,41 @@ def marker_genes(targets: pd.DataFrame, members: Mapping[str, Sequence[str]], ce
 
 def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas: Sequence[str], targets: str,
                        split: str, method: str, set_target: str, out_table: str, out_figure: str) -> pd.DataFrame:
-    """The cross-cell-type matrix (paper Figure 3) as a long TSV and a heatmap."""
+    """The cross-cell-type matrix (paper Figure 3) as a long TSV and a heatmap.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``).
+    paired
+        The paired data (``paired.h5mu``).
+    tables
+        Explain shard tables.
+    metas
+        Their JSON metadata (the genes of each target).
+    targets
+        The targets table (config/targets.tsv) the marker genes come from (:func:`marker_genes`).
+    split
+        The cells to evaluate on (:func:`evaluation_cells`).
+    method
+        The method whose per-cell-type sets are applied.
+    set_target
+        Name of the per-cell-type target, e.g. ``top100``.
+    out_table
+        TSV of the long matrix (:func:`grids.evaluate.cross.cross_celltype`).
+    out_figure
+        PNG of the heatmap (:func:`grids.evaluate.figures.cross_celltype_figure`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matrix written to ``out_table``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`evaluation_cells` and :func:`grids.evaluate.cross.cross_celltype`.
+    """
     from ..config import read_targets
     from .cross import cross_celltype
     from .figures import cross_celltype_figure
@@ -85,7 +199,31 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
 
 def run_hit_ratio(*, tables: Sequence[str], metas: Sequence[str], gtf: str, soft_distance: int, out_table: str,
                   out_targets: str, out_figure: str) -> pd.DataFrame:
-    """HR / SHR per method and L (plus the per-target hits) and a bar chart."""
+    """HR / SHR per method and L (plus the per-target hits) and a bar chart.
+
+    Parameters
+    ----------
+    tables
+        Explain shard tables of every method.
+    metas
+        Their JSON metadata.
+    gtf
+        The GTF whose gene records give the gene bodies.
+    soft_distance
+        Largest distance in bp from the gene body for a soft hit.
+    out_table
+        TSV of the hit ratios (:func:`grids.evaluate.hits.hit_ratios`).
+    out_targets
+        TSV of the per-target hits (:func:`grids.evaluate.hits.target_hits`).
+    out_figure
+        PNG of the bar chart (:func:`grids.evaluate.figures.hit_ratio_figure`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The hit ratios written to ``out_table``: every method (first-seen order) at every L
+        (ascending).
+    """
     from ..genome import read_gene_models
     from .figures import hit_ratio_figure
     from .hits import gene_bodies, hit_ratios, target_hits
@@ -122,7 +260,44 @@ def run_hic_validation(*, model: str, tables: Sequence[str], metas: Sequence[str
                        hic_files: Mapping[str, str], resolution: int | None, n_draws: int, seed: int,
                        out_table: str, out_figure: str) -> pd.DataFrame:
     """Observed/expected Hi-C contact of each selection's peaks with its target TSS against
-    distance-matched consensus peaks, per selection; explicit rows where no Hi-C covers it."""
+    distance-matched consensus peaks, per selection; explicit rows where no Hi-C covers it.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``); its consensus peaks are the background.
+    tables
+        Explain shard tables of every method.
+    metas
+        Their JSON metadata (the genes of each set target; a set's peak is paired with the nearest
+        member TSS on its chromosome).
+    gtf
+        The GTF that gives each gene's TSS.
+    hic_files
+        Cell type -> its Hi-C file (:func:`grids.evaluate.hic.open_cooler`); the selections of a cell
+        type without one get 'not covered' rows.
+    resolution
+        Bin size of the Hi-C files (see :func:`grids.evaluate.hic.open_cooler`).
+    n_draws
+        Background draws per selection.
+    seed
+        Seed of the draws.
+    out_table
+        TSV of the validation.
+    out_figure
+        PNG of the figure (:func:`grids.evaluate.figures.hic_figure`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`HIC_COLUMNS`, one row per selection, grouped by cell type (first-seen order);
+        a selection that did not run keeps its status (see :func:`grids.evaluate.hic.validate_pairs`).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        When a Hi-C file is missing or unusable (:func:`grids.evaluate.hic.open_cooler`).
+    """
     from ..genome import tss_map
     from ..surrogate import load_surrogate
     from .figures import hic_figure
@@ -162,7 +337,44 @@ def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: S
                      out_redundancy_summary: str | None = None) -> pd.DataFrame:
     """Precision / recall against planted links, and the redundancy check (per planted OR / AND /
     additive group, against the perfect-OR ratio the observed accessibility allows) with its
-    one-row-per-logic summary, with figures."""
+    one-row-per-logic summary, with figures.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``).
+    paired
+        The paired (simulated) data (``paired.h5mu``).
+    tables
+        Explain shard tables of every method.
+    metas
+        Their JSON metadata (the genes of each target).
+    truth
+        The planted links (:func:`grids.evaluate.truth.read_truth`).
+    split
+        The cells to evaluate on (:func:`evaluation_cells`).
+    out_table
+        TSV of precision and recall (:func:`grids.evaluate.truth.ground_truth`).
+    out_redundancy
+        TSV of the redundancy check (:func:`grids.evaluate.truth.redundancy_check`).
+    out_figure
+        PNG of precision and recall (:func:`grids.evaluate.figures.ground_truth_figure`).
+    out_redundancy_figure
+        PNG of the redundancy check (:func:`grids.evaluate.figures.redundancy_figure`).
+    out_redundancy_summary
+        TSV of its summary (:func:`grids.evaluate.truth.redundancy_summary`); not written when None or
+        empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The precision and recall written to ``out_table``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`evaluation_cells` and :func:`grids.evaluate.truth.read_truth`.
+    """
     from .figures import ground_truth_figure, redundancy_figure
     from .truth import ground_truth, read_truth, redundancy_check, redundancy_summary
 
@@ -186,7 +398,43 @@ def run_redundancy_calls(*, paired: str, tables: Sequence[str], metas: Sequence[
                          out_recovery: str, out_figure: str) -> pd.DataFrame:
     """The redundancy maps' called pairs against the planted OR groups (precision, recall, recall
     within the selection) per method and L, and per explain method the share of per-gene targets
-    whose planted OR groups the selection recovers in full, with a figure (simulated data)."""
+    whose planted OR groups the selection recovers in full, with a figure (simulated data).
+
+    Parameters
+    ----------
+    paired
+        The paired (simulated) data (``paired.h5mu``).
+    tables
+        Explain shard tables of every method.
+    metas
+        Their JSON metadata (the genes of each target).
+    truth
+        The planted links (:func:`grids.evaluate.truth.read_truth`).
+    maps
+        Redundancy map files (:func:`grids.evaluate.truth.read_redundancy_maps`).
+    methods
+        The methods the redundancy rule ran, in the order of the rows.
+    split
+        The held-out cells that decide which planted pairs are callable.
+    min_cells
+        Fewest of those cells with both members open for a pair to be callable.
+    out_calls
+        TSV of precision and recall of the calls (:func:`grids.evaluate.truth.redundancy_calls`).
+    out_recovery
+        TSV of the OR-group recovery (:func:`grids.evaluate.truth.group_recovery`).
+    out_figure
+        PNG of both (:func:`grids.evaluate.figures.redundancy_calls_figure`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The calls written to ``out_calls``.
+
+    Raises
+    ------
+    ValueError
+        When the split has no cells, or a map is of a method not in ``methods``.
+    """
     from ..surrogate import load_paired
     from .figures import redundancy_calls_figure
     from .truth import call_outcomes, group_recovery, read_redundancy_maps, read_truth, redundancy_calls
@@ -223,7 +471,37 @@ def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: M
                       window: int = 500_000) -> None:
     """A genome-track figure per per-gene target: gene models, peaks, the method's selected peaks
     at this L with arcs to the TSS, planted CREs (simulated data) and Hi-C contacts of the TSS.
-    ``figures`` maps ``{cell_type}__{gene}`` stems to output PNGs."""
+    ``figures`` maps ``{cell_type}__{gene}`` stems to output PNGs.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``); its consensus peaks are drawn.
+    tables
+        Explain shard tables of ``method``.
+    gtf
+        The GTF of the gene models and TSSs.
+    figures
+        File stem -> the PNG to write; only these targets are drawn.
+    method
+        The method whose selections are drawn (named in the titles).
+    L
+        The subset size drawn.
+    hic_files
+        Cell type -> its Hi-C file; no Hi-C track for a cell type without one.
+    resolution
+        Bin size of the Hi-C files (see :func:`grids.evaluate.hic.open_cooler`).
+    truth
+        The planted links of simulated data, drawn as a track; none when empty.
+    window
+        Only the selected peaks within this many bp of the TSS decide the region shown.
+
+    Raises
+    ------
+    ValueError
+        When a target has no gene record in the GTF, or a stem of ``figures`` has no per-gene selection
+        at ``L``.
+    """
     from ..genome import read_gene_models, tss_map
     from ..surrogate import load_surrogate
     from .hic import open_cooler, tss_contacts

@@ -19,7 +19,26 @@ MAX_GENE_ROWS, N_RANK_LABELS = 10, 5
 def track_region(tss_position: int, selected_starts_ends: list[tuple[int, int]], *, min_width: int = 50_000,
                  pad_fraction: float = 0.1, chrom_size: int | None = None) -> tuple[int, int]:
     """Region covering the TSS and the selected peaks, padded by pad_fraction of its span on each side, widened
-    to min_width around its centre, shifted (then clipped) to stay within [0, chrom_size]."""
+    to min_width around its centre, shifted (then clipped) to stay within [0, chrom_size].
+
+    Parameters
+    ----------
+    tss_position
+        The TSS (bp).
+    selected_starts_ends
+        (start, end) of each selected peak on the TSS's chromosome.
+    min_width
+        Smallest width of the region in bp.
+    pad_fraction
+        Padding on each side, as a fraction of the span of the TSS and peaks.
+    chrom_size
+        Length of the chromosome; no upper bound when None.
+
+    Returns
+    -------
+    tuple of int
+        (start, end) of the region, start rounded down and end up.
+    """
     lo = min([tss_position] + [int(s) for s, _ in selected_starts_ends])
     hi = max([tss_position] + [int(e) for _, e in selected_starts_ends])
     lo, hi = lo - pad_fraction * (hi - lo), hi + pad_fraction * (hi - lo)
@@ -169,7 +188,40 @@ def genome_track_figure(path: str | Path, *, region: tuple[str, int, int], gene_
                         contacts: pd.DataFrame | None = None, planted: pd.DataFrame | None = None,
                         title: str = "") -> None:
     """Shared-x tracks of one region: genes, optional Hi-C virtual 4C from the TSS bin, arcs from selected peaks
-    to the TSS, peaks (selected ones ranked), optional planted CREs; a dashed line marks the TSS."""
+    to the TSS, peaks (selected ones ranked), optional planted CREs; a dashed line marks the TSS.
+
+    Parameters
+    ----------
+    path
+        PNG file to write.
+    region
+        (chrom, start, end) shown.
+    gene_models
+        Gene models (:func:`grids.genome.read_gene_models`); the genes in the region are drawn, the
+        target in red.
+    peaks
+        Consensus peaks: chrom, start, end.
+    selected
+        The selected peaks: chrom, start, end, rank (1 = best; the five best are numbered).
+    target
+        The target gene (highlighted, and named in the default title).
+    tss
+        (chrom, position) of the target's TSS; the links are drawn only when it lies on the region's
+        chromosome.
+    contacts
+        Hi-C contacts with the TSS bin (:func:`grids.evaluate.hic.tss_contacts`: start, end, contact);
+        no Hi-C track when None or no finite contact lies in the region.
+    planted
+        Planted CREs (chrom, start, end, kind) of simulated data; no such track when None or none lies
+        in the region.
+    title
+        Figure title; ``"{target}: {chrom}:{start}-{end}"`` when empty.
+
+    Raises
+    ------
+    ValueError
+        When the region is empty (start >= end).
+    """
     from matplotlib.ticker import FuncFormatter
 
     chrom, start, end = str(region[0]), int(region[1]), int(region[2])

@@ -48,7 +48,26 @@ MAP_COLUMNS = ["peak_a", "peak_b", "redundant"]  # what this module reads of a r
 def read_truth(path: str) -> pd.DataFrame:
     """``truth/links.tsv`` (docs/architecture.md §3) with ``cell_types`` split into ``active`` sets and ``logic``
     filled in: files written before the simulator planted AND / additive controls have no
-    ``logic`` column, and every redundant group in them is an OR group."""
+    ``logic`` column, and every redundant group in them is an OR group.
+
+    Parameters
+    ----------
+    path
+        The planted-links table (TSV): gene, chrom, start, end, kind, group, cell_types and optionally
+        logic.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table in file order with ``group`` '' where empty, ``logic`` lower-cased ('or' for a
+        grouped redundant link without one, '' for a link outside a group) and ``active``: the
+        frozenset of cell types in ``cell_types``.
+
+    Raises
+    ------
+    ValueError
+        When a column is missing, a link kind or group logic is unknown, or a group mixes logics.
+    """
     truth = pd.read_csv(path, sep="\t", dtype={"chrom": str, "group": str, "cell_types": str, "gene": str,
                                                "logic": str})
     missing = [c for c in TRUTH_COLUMNS if c not in truth.columns]
@@ -94,6 +113,30 @@ def ground_truth(selections: pd.DataFrame, members: Mapping[str, Sequence[str]],
     Rows per selection and link class (all, direct, redundant, indirect). A planted CRE counts as
     recovered when a selected peak overlaps it. Recall is over the *callable* CREs, those that
     overlap some consensus peak: a CRE no peak covers cannot be selected by any method.
+
+    Parameters
+    ----------
+    selections
+        The long selections table (:func:`grids.evaluate.selections.read_selections`); only selections
+        with status 'ok' are scored.
+    members
+        File stem -> the target's genes; a target missing here stands for itself alone.
+    truth
+        Planted links (:func:`read_truth`); a target's CREs are those of its genes active in the
+        selection's cell type.
+    peaks
+        Consensus peaks: chrom, start, end.
+    stem
+        (cell_type, target) -> the file stem that keys ``members``
+        (:func:`grids.explain.tasks.file_stem`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`GROUND_TRUTH_COLUMNS`, four rows per selection (first-seen order; link_kind all,
+        direct, redundant, indirect): n_selected (selected peaks), n_planted, n_callable, n_hit_peaks
+        (selected peaks overlapping a planted CRE of the class), n_recovered, precision (n_hit_peaks /
+        n_selected) and recall (n_recovered / n_callable; NaN when no CRE is callable).
     """
     ok = selections[selections["status"] == "ok"]
     rows = []
@@ -163,6 +206,31 @@ def redundancy_check(predict: Predict, X: sp.csr_matrix, cell_type: np.ndarray, 
     redundancy however good the surrogate. It is reported for every logic as the OR reference.
     A member is open in a cell when any consensus peak overlapping it is open; the counts use the
     members some peak covers (``n_called``), the others are never observed.
+
+    Parameters
+    ----------
+    predict
+        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
+    X
+        Evaluation cells x peaks (e.g. the test split).
+    cell_type
+        Cell type of each row of ``X``.
+    genes
+        The surrogate's genes, in the order of its output columns.
+    truth
+        Planted links (:func:`read_truth`); the grouped links with a logic form the groups.
+    peaks
+        Consensus peaks (chrom, start, end), in the order of the columns of ``X``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`REDUNDANCY_COLUMNS`, one row per planted group (gene, group; first-seen order)
+        and cell type it is active in (sorted): drop_group and sum_single_drops are mean changes of the
+        gene's prediction over the cell type's cells (natural scale, negative for a drop), n_any_open,
+        n_one_open and n_all_open count cells by their open called members. status is 'ok', or why the
+        drops are NaN: the gene is not in the surrogate, the cell type has no cells here, or fewer than
+        two members overlap a peak.
     """
     gene_index = {g: i for i, g in enumerate(genes)}
     truth = truth.assign(logic=_logic(truth))
@@ -222,6 +290,17 @@ def redundancy_summary(redundancy: pd.DataFrame) -> pd.DataFrame:
     whose ideal_ratio > 1 (``n_observable``): the share of the redundancy visible in the data that
     the surrogate reproduces (1 = a perfect OR model, 0 = additive). ``frac_ratio_above_1_2`` is
     the share of rows with a finite ratio above 1.2. Every logic gets a row, empty ones with NaN.
+
+    Parameters
+    ----------
+    redundancy
+        The redundancy check (:func:`redundancy_check`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SUMMARY_COLUMNS`, one row per logic in the order of :data:`LOGICS`; n_groups
+        counts the rows that ran, the medians are over finite values.
     """
     ok = redundancy[redundancy["status"] == "ok"]
     rows = []
@@ -276,6 +355,31 @@ def read_redundancy_maps(paths: Sequence[str], *, targets: Mapping[str, tuple[st
 
     ``targets`` maps file stems to (cell_type, target, kind), e.g. from the explain selections;
     ``cell_types`` are the data's names, to restore a stem the selections do not list.
+
+    Parameters
+    ----------
+    paths
+        Redundancy map files (TSV with peak_a, peak_b as ``chrom:start-end`` and redundant as
+        true/false).
+    targets
+        File stem -> (cell_type, target, kind); when None or a stem is missing, the stem is split at
+        its first ``__`` and a target ``top{N}`` is a set.
+    cell_types
+        The data's cell-type names, to restore a cell type from its file-safe form.
+
+    Returns
+    -------
+    maps : pandas.DataFrame
+        One row per file, in the order of ``paths``: method, L, cell_type, target, kind, path.
+    pairs : pandas.DataFrame
+        One row per pair, files in order: method, L, cell_type, target, kind, chrom_a, start_a, end_a,
+        chrom_b, start_b, end_b, redundant (bool).
+
+    Raises
+    ------
+    ValueError
+        When a path is not ``.../{method}/L{L}/{cell_type}__{target}.tsv``, a file lacks a column, a
+        peak is not ``chrom:start-end``, or ``redundant`` holds another value than true or false.
     """
     targets = targets or {}
     safe_types = {file_stem(c, "x")[:-3]: c for c in cell_types}
@@ -359,6 +463,35 @@ def call_outcomes(maps: pd.DataFrame, pairs: pd.DataFrame, truth: pd.DataFrame, 
     selection when the map holds two different peaks overlapping the two members (the search found
     both), and recovered when a called pair does. ``status`` gives each map's selection status by
     (method, L, cell_type, target); a map whose selection did not run keeps zeros and its status.
+
+    Parameters
+    ----------
+    maps
+        The maps (:func:`read_redundancy_maps`), one row each.
+    pairs
+        Their pairs (:func:`read_redundancy_maps`).
+    truth
+        Planted links (:func:`read_truth`); its OR groups are the truth.
+    peaks
+        Consensus peaks: chrom, start, end, in the order of the columns of ``X``.
+    X
+        Held-out cells x peaks.
+    cell_type
+        Cell type of each row of ``X``.
+    members
+        File stem -> the genes of a set target.
+    min_cells
+        Fewest cells of the cell type with both members open for a planted OR pair to be callable.
+    status
+        Selection status by (method, L, cell_type, target); every map counts as 'ok' when None or
+        its key is missing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`OUTCOME_COLUMNS`, one row per map in the order of ``maps``: n_called,
+        n_true_positive, and for per-gene targets n_callable_or_pairs, n_callable_in_selection and
+        n_recovered (0 for set targets and for maps whose selection did not run).
     """
     groups = _or_groups(truth)
     open_cells = _OpenCells(X, cell_type)
@@ -433,6 +566,19 @@ def redundancy_calls(outcomes: pd.DataFrame, methods: Sequence[str] | None = Non
     OR pairs of the per-gene targets; recall_in_selection = recovered / those callable pairs whose two members
     both have a peak in the map, so that a low recall splits into search (the selection missed a
     member) and map (the pair was there but not called) failures.
+
+    Parameters
+    ----------
+    outcomes
+        Per-map outcomes (:func:`call_outcomes`).
+    methods
+        The methods reported, in this order; those of ``outcomes`` in first-seen order when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CALL_COLUMNS`: per method, one row per L of its maps (ascending), then its
+        ``L`` = "all" row; a ratio is NaN when its denominator is 0.
     """
     ok = outcomes[outcomes["status"] == "ok"]
     methods = list(methods) if methods is not None else list(dict.fromkeys(outcomes["method"]))
@@ -471,6 +617,23 @@ def group_recovery(selections: pd.DataFrame, truth: pd.DataFrame, peaks: pd.Data
     Only groups with at least two callable members (members that overlap a consensus peak, and
     are active in the cell type) count: with fewer there is no redundancy to find. Selections that
     did not run get a row with their status and no counts, and stay out of the pooled rows.
+
+    Parameters
+    ----------
+    selections
+        The long selections table (:func:`grids.evaluate.selections.read_selections`); its per-gene
+        selections are read.
+    truth
+        Planted links (:func:`read_truth`); its OR groups are the truth.
+    peaks
+        Consensus peaks: chrom, start, end.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`RECOVERY_COLUMNS`: the ``scope`` "target" rows in selection order (n_targets 1,
+        frac_targets_all_recovered 1.0 or 0.0), then one "pooled" row per (method, L) in first-seen
+        order; no pooled rows when no target has such a group.
     """
     groups = _or_groups(truth)
     peak_frame = peaks.reset_index(drop=True)

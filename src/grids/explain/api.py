@@ -50,6 +50,43 @@ def explain_model(model, X, *, target, L: int, baseline: float | np.ndarray = 0.
     of ``sage-importance``'s permutation estimator, a feature left out set to the baseline).
     ``validation`` (samples like X) makes GRIDS keep a move only if it does not raise the
     objective there.
+
+    Parameters
+    ----------
+    model
+        A differentiable ``torch.nn.Module`` mapping samples x features to nonnegative outputs.
+    X
+        The samples (NumPy array or tensor, samples x features).
+    target
+        Output index, or a list of them, whose outputs the removal should lower.
+    L
+        Number of features selected.
+    baseline
+        The value a removed feature is set to: one for all features, or one per feature.
+    method
+        One of :data:`EXPLAIN_MODEL_METHODS`: 'grids', 'saliency' or 'sage'.
+    seed
+        Seed of the search (or of SAGE's permutations).
+    validation
+        Held-out samples for GRIDS (like ``X``); none when None. Other methods ignore it.
+    **settings
+        :class:`grids.explain.search.GridsSettings` fields (``k``, ``steps``, ``batch_size``, ...),
+        for ``grids`` only.
+
+    Returns
+    -------
+    Explanation
+        ``features`` (most important first), ``scores``, ``objective`` (L(r) on X with the features
+        removed), ``method``, and for ``grids`` the search's ``curve``.
+
+    Raises
+    ------
+    ValueError
+        When ``method`` is unknown, X is not two-dimensional, a target is not an output of the model,
+        the target outputs are negative, or L exceeds the features that differ from the baseline in
+        some sample.
+    TypeError
+        When ``settings`` are given to a method other than ``grids``, or name no GridsSettings field.
     """
     from .generic import ModuleObjective
     from .search import GridsSettings, check_subset_size, grids_search, open_candidates, rank_subset

@@ -41,7 +41,29 @@ def _selection(objective: SubsetObjective, train: CellSet, peaks: np.ndarray, sc
 
 
 def random_selection(objective: SubsetObjective, train: CellSet, L: int, *, seed: int) -> Selection:
-    """L peaks drawn uniformly from those open in the cells (seeded); score 0."""
+    """L peaks drawn uniformly from those open in the cells (seeded); score 0.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets (gives the selection's loss).
+    train
+        The training cells.
+    L
+        The subset size.
+    seed
+        Seed of the draw.
+
+    Returns
+    -------
+    Selection
+        L peaks in the order drawn, scores 0, and the objective with them removed on ``train``.
+
+    Raises
+    ------
+    ValueError
+        When L exceeds the peaks open in the cells.
+    """
     candidates = open_candidates(train)
     check_subset_size(candidates, L)
     peaks = np.random.default_rng(seed).choice(candidates, size=L, replace=False)
@@ -50,7 +72,28 @@ def random_selection(objective: SubsetObjective, train: CellSet, L: int, *, seed
 
 def saliency(objective: SubsetObjective, train: CellSet, L: int) -> Selection:
     """Gradient x input: the L peaks whose removal the gradient says lowers the objective most
-    (mean over the cells of d_j at r = {})."""
+    (mean over the cells of d_j at r = {}).
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells.
+    L
+        The subset size.
+
+    Returns
+    -------
+    Selection
+        L peaks, best first (ties by peak index); scores are the negated gains; the loss is the
+        objective with them removed on ``train``.
+
+    Raises
+    ------
+    ValueError
+        When L exceeds the peaks open in the cells.
+    """
     candidates = open_candidates(train)
     check_subset_size(candidates, L)
     peaks, scores = _top(-objective.gains(train, np.array([], dtype=np.int64))[candidates], candidates, L)
@@ -61,7 +104,34 @@ def smoothgrad(objective: SubsetObjective, train: CellSet, L: int, *, seed: int,
                noise: float = 0.1) -> Selection:
     """Saliency averaged over noisy copies of the input. The input is binary, so the noise closes
     a random ``noise`` share of each cell's open peaks (the baseline prediction stays that of
-    the real cells)."""
+    the real cells).
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells.
+    L
+        The subset size.
+    seed
+        Seed of the noise.
+    samples
+        Number of noisy copies averaged.
+    noise
+        Share of each copy's open entries closed.
+
+    Returns
+    -------
+    Selection
+        L peaks, best first (ties by peak index); scores are the negated mean gains; the loss is the
+        objective with them removed on ``train``.
+
+    Raises
+    ------
+    ValueError
+        When L exceeds the peaks open in the cells.
+    """
     candidates = open_candidates(train)
     check_subset_size(candidates, L)
     rng = np.random.default_rng(seed)
@@ -81,7 +151,38 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, *, seed: int, step
           batch_size: int = 64, sparsity: float = 0.05, learning_rate: float = 0.1) -> Selection:
     """A learned minimal adversarial perturbation (after Chapman-Rounds et al. 2021): a removal
     mask m in [0, 1] over the open peaks minimising L(x ⊙ (1 - m)) + sparsity * sum(m); the L
-    peaks with the largest mask values."""
+    peaks with the largest mask values.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells.
+    L
+        The subset size.
+    seed
+        Seed of the mask's start and of the cell batches.
+    steps
+        Adam steps on the mask.
+    batch_size
+        Cells per step (all cells when there are fewer).
+    sparsity
+        Weight of the mask's sum in the loss.
+    learning_rate
+        Adam's learning rate.
+
+    Returns
+    -------
+    Selection
+        L peaks, best first (ties by peak index); scores are the final mask values in [0, 1]; the loss
+        is the objective with them removed on ``train``.
+
+    Raises
+    ------
+    ValueError
+        When L exceeds the peaks open in the cells.
+    """
     candidates = open_candidates(train)
     check_subset_size(candidates, L)
     rng = np.random.default_rng(seed)
@@ -111,7 +212,24 @@ def fimap(objective: SubsetObjective, train: CellSet, L: int, *, seed: int, step
 
 def window_peaks(peaks_table, tss, genes: list[str], *, window: int) -> np.ndarray:
     """Indices of peaks whose midpoint lies within ``window`` bp of any of the genes' TSSs
-    (``tss`` as :func:`grids.genome.read_tss` gives it): the surrogate's cis-link rule."""
+    (``tss`` as :func:`grids.genome.read_tss` gives it): the surrogate's cis-link rule.
+
+    Parameters
+    ----------
+    peaks_table
+        Consensus peaks (chrom, start, end), in the order of the model's peaks.
+    tss
+        TSS table (chrom, position, gene); a gene's first TSS is used, a gene without one adds no peak.
+    genes
+        The target genes.
+    window
+        Largest distance in bp from a TSS to a peak's midpoint.
+
+    Returns
+    -------
+    numpy.ndarray
+        Peak indices (rows of ``peaks_table``), ascending and unique.
+    """
     return np.unique(cis_links(peaks_table, list(genes), tss, window=window)[0])
 
 
@@ -119,7 +237,32 @@ def correlation(objective: SubsetObjective, train: CellSet, L: int, *, expressio
                 nearby: np.ndarray) -> Selection:
     """Peak–gene correlation as ArchR/Signac link peaks: Pearson r between each peak near the
     targets (``nearby``) and the targets' mean observed expression over the cells; the L peaks
-    with the highest r. Fewer than L when fewer nearby peaks vary in these cells."""
+    with the highest r. Fewer than L when fewer nearby peaks vary in these cells.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets (gives the selection's loss).
+    train
+        The training cells.
+    L
+        The subset size.
+    expression
+        The targets' mean observed expression in each cell of ``train``.
+    nearby
+        Peak indices near the targets (:func:`window_peaks`).
+
+    Returns
+    -------
+    Selection
+        Up to L peaks, highest r first (ties by peak index); scores are r; the loss is the objective
+        with them removed on ``train``.
+
+    Raises
+    ------
+    NotRun
+        When no nearby peak is open in the cells, or neither the nearby peaks nor the expression vary.
+    """
     candidates = np.intersect1d(nearby, open_candidates(train))
     if len(candidates) == 0:
         raise NotRun("no peak within the window of the target genes is open in these cells")
@@ -167,7 +310,36 @@ def _local_target_prediction(objective: SubsetObjective, cells: CellSet, candida
 def sage_selection(objective: SubsetObjective, train: CellSet, L: int, *, nearby: np.ndarray, seed: int,
                    max_features: int = 256, max_cells: int = 32) -> Selection:
     """SAGE values (``sage-importance``, permutation estimator) of the peaks near the targets,
-    each closed (set to 0) when left out; every other peak keeps the cell's own state."""
+    each closed (set to 0) when left out; every other peak keeps the cell's own state.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells.
+    L
+        The subset size.
+    nearby
+        Peak indices near the targets (:func:`window_peaks`); those open in the cells are the features.
+    seed
+        Seed of the cell sample and of SAGE's permutations.
+    max_features
+        Most features SAGE is run on (config ``sage_max_peaks``).
+    max_cells
+        Cells explained (a seeded sample).
+
+    Returns
+    -------
+    Selection
+        Up to L peaks, highest SAGE value first (ties by peak index); scores are the SAGE values; the
+        loss is the objective with them removed on ``train``.
+
+    Raises
+    ------
+    NotRun
+        When more than ``max_features`` nearby peaks are open in the cells.
+    """
     import sage
 
     candidates = np.intersect1d(nearby, open_candidates(train))
@@ -193,7 +365,38 @@ def sage_selection(objective: SubsetObjective, train: CellSet, L: int, *, nearby
 def lime_selection(objective: SubsetObjective, train: CellSet, L: int, *, nearby: np.ndarray, seed: int,
                    max_features: int = 256, cells: int = 16, samples: int = 500) -> Selection:
     """LIME (``lime``) per cell over the peaks near the targets, averaged over up to ``cells``
-    cells; the L peaks with the largest mean weight (open -> higher target prediction)."""
+    cells; the L peaks with the largest mean weight (open -> higher target prediction).
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells.
+    L
+        The subset size.
+    nearby
+        Peak indices near the targets (:func:`window_peaks`); those open in the cells are the features.
+    seed
+        Seed of LIME and of the cells explained.
+    max_features
+        Most features LIME is run on (config ``lime_max_peaks``).
+    cells
+        Most cells explained (a seeded sample).
+    samples
+        LIME's perturbed samples per cell.
+
+    Returns
+    -------
+    Selection
+        Up to L peaks, largest mean weight first (ties by peak index); scores are the mean weights;
+        the loss is the objective with them removed on ``train``.
+
+    Raises
+    ------
+    NotRun
+        When more than ``max_features`` nearby peaks are open in the cells.
+    """
     from lime.lime_tabular import LimeTabularExplainer
 
     candidates = np.intersect1d(nearby, open_candidates(train))

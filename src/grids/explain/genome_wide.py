@@ -42,7 +42,24 @@ MODES = ("targets", "all")
 def genes_mode(genes: Any) -> str:
     """What ``explain.genes`` asks for: ``targets`` (config/targets.tsv only), ``all`` (every
     modelled gene), ``top`` (an integer N: each cell type's N most expressed genes) or ``list``
-    (these genes). Anything else is a ValueError naming the key."""
+    (these genes). Anything else is a ValueError naming the key.
+
+    Parameters
+    ----------
+    genes
+        The value of ``explain.genes``.
+
+    Returns
+    -------
+    str
+        'targets', 'all', 'top' or 'list'.
+
+    Raises
+    ------
+    ValueError
+        When an integer is below 1, a list is empty, holds a non-string or empty name or a gene twice,
+        or the value is of none of these kinds.
+    """
     if isinstance(genes, str) and genes in MODES:
         return genes
     if isinstance(genes, int) and not isinstance(genes, bool):
@@ -63,7 +80,25 @@ def genes_mode(genes: Any) -> str:
 
 def genome_wide_cell_types(settings: Mapping[str, Any], targets: pd.DataFrame) -> list[str]:
     """``explain.genes_cell_types``, or when empty the cell types of the targets table in order.
-    Two cell types that would share a file name are a ValueError naming the key."""
+    Two cell types that would share a file name are a ValueError naming the key.
+
+    Parameters
+    ----------
+    settings
+        The explain settings (config key ``explain``); ``genes_cell_types`` is read.
+    targets
+        The targets table (column cell_type).
+
+    Returns
+    -------
+    list of str
+        The cell types, in the order given or first seen.
+
+    Raises
+    ------
+    ValueError
+        When a cell type is listed twice, or two would share a file name.
+    """
     given = list(settings.get("genes_cell_types") or [])
     cell_types = [str(c) for c in given] if given else list(dict.fromkeys(map(str, targets["cell_type"])))
     duplicated = sorted({c for c in cell_types if cell_types.count(c) > 1})
@@ -80,7 +115,32 @@ def genome_wide_genes(genes: Any, cell_type: str, data, *, mito_prefix: str = "M
     :class:`grids.surrogate.data.PairedData`): every modelled gene in the file's order (``all``),
     the cell type's N most expressed genes by mean over its training cells, mitochondrial genes
     left out, as for a ``top{N}`` gene set (an integer), or the listed genes in their order (a gene
-    the model lacks is a ValueError naming it and the key)."""
+    the model lacks is a ValueError naming it and the key).
+
+    Parameters
+    ----------
+    genes
+        The value of ``explain.genes`` (:func:`genes_mode`).
+    cell_type
+        The cell type (read for an integer only).
+    data
+        The paired data.
+    mito_prefix
+        Name prefix of the mitochondrial genes left out of the top N ('' leaves none out).
+    source
+        Name of the paired file in messages; "the paired file" when empty.
+
+    Returns
+    -------
+    list of str
+        The gene names; the top N most expressed first.
+
+    Raises
+    ------
+    ValueError
+        When ``genes`` is invalid or 'targets', a listed gene is not modelled, or (an integer) the cell
+        type is not in the data or has no training cells.
+    """
     from .stage import target_genes
 
     mode = genes_mode(genes)
@@ -122,7 +182,36 @@ def _training_rows(data, cell_type: str, source: str) -> np.ndarray:
 def plan_genome_wide(genes: Any, cell_types: Sequence[str], data, *, mito_prefix: str = "MT-", shard_size: int,
                      source: str = "") -> pd.DataFrame:
     """The genome-wide task table (:data:`TASK_COLUMNS`): for each cell type in order, its genes
-    (:func:`genome_wide_genes`), numbered into shards of ``shard_size`` consecutive tasks."""
+    (:func:`genome_wide_genes`), numbered into shards of ``shard_size`` consecutive tasks.
+
+    Parameters
+    ----------
+    genes
+        The value of ``explain.genes`` (:func:`genes_mode`).
+    cell_types
+        The cell types explained, in order (:func:`genome_wide_cell_types`).
+    data
+        The paired data (:class:`grids.surrogate.data.PairedData`).
+    mito_prefix
+        Name prefix of the mitochondrial genes left out of a top N.
+    shard_size
+        Tasks per shard (``explain.shard_size``).
+    source
+        Name of the paired file in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns cell_type, gene, shard (0, 1, ...: consecutive tasks across cell types), one row per
+        task, index 0..n-1.
+
+    Raises
+    ------
+    ValueError
+        When ``shard_size`` is below 1, there is no cell type, a cell type is not in the data or has
+        no training cells, ``genes`` is invalid (:func:`genome_wide_genes`), or two tasks would share
+        a file name.
+    """
     if shard_size < 1:
         raise ValueError(f"config key explain.shard_size: must be at least 1, got {shard_size}")
     if not cell_types:
@@ -143,7 +232,33 @@ def plan_genome_wide(genes: Any, cell_types: Sequence[str], data, *, mito_prefix
 def write_genome_wide_tasks(*, paired: str, genes: Any, cell_types: Sequence[str], mito_prefix: str,
                             shard_size: int, out: str) -> pd.DataFrame:
     """The checkpoint: read the paired file, plan the tasks (:func:`plan_genome_wide`) and write
-    them as a TSV (cell_type, gene, shard)."""
+    them as a TSV (cell_type, gene, shard).
+
+    Parameters
+    ----------
+    paired
+        The paired data (``paired.h5mu``).
+    genes
+        The value of ``explain.genes``.
+    cell_types
+        The cell types explained, in order.
+    mito_prefix
+        Name prefix of the mitochondrial genes left out of a top N.
+    shard_size
+        Tasks per shard.
+    out
+        The TSV to write.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The task table written (:func:`plan_genome_wide`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`plan_genome_wide`.
+    """
     from ..surrogate.data import load_paired
 
     table = plan_genome_wide(genes, list(cell_types), load_paired(paired), mito_prefix=mito_prefix,
@@ -158,7 +273,25 @@ def write_genome_wide_tasks(*, paired: str, genes: Any, cell_types: Sequence[str
 def genome_wide_shards(path: str | os.PathLike) -> list[list[ExplainTask]]:
     """The tasks of each shard of a task table written by :func:`write_genome_wide_tasks`, shard 0
     first. Read once per file version (path, size, modification time), since every shard job's
-    params ask for it."""
+    params ask for it.
+
+    Parameters
+    ----------
+    path
+        A task table (TSV: cell_type, gene, shard).
+
+    Returns
+    -------
+    list of list of ExplainTask
+        Per shard, its per-gene tasks in table order.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When the table lacks a column, or its shards are not numbered 0..n-1.
+    """
     stat = Path(path).stat()
     return [list(tasks) for tasks in _read_shards(str(path), stat.st_size, stat.st_mtime_ns)]
 
@@ -179,7 +312,23 @@ def _read_shards(path: str, size: int, mtime_ns: int) -> tuple[tuple[ExplainTask
 def genome_wide_table(shards: pd.DataFrame, tasks: Sequence[ExplainTask], L: int) -> pd.DataFrame:
     """One row per selected peak (:data:`GENOME_WIDE_COLUMNS`) of these tasks at this L, from the
     concatenated shard tables, sorted by cell type, gene and rank. A task the method did not run
-    on (a ``not run`` row), or for which it selected nothing, has no row (logged)."""
+    on (a ``not run`` row), or for which it selected nothing, has no row (logged).
+
+    Parameters
+    ----------
+    shards
+        The concatenated shard tables of one method (:func:`grids.explain.shards.read_shards`).
+    tasks
+        The genome-wide tasks.
+    L
+        The subset size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns cell_type, gene, rank, peak (``chrom:start-end``), score, objective (the selection's
+        train_loss); index 0..n-1.
+    """
     at_L = shards[(shards["L"].astype(int) == int(L))]
     wanted = {(t.cell_type, t.target) for t in tasks}
     at_L = at_L[[key in wanted for key in zip(at_L["cell_type"].astype(str), at_L["target"].astype(str))]]
@@ -220,7 +369,33 @@ def write_genome_wide(shard_tables: Sequence[str], shard_meta: Sequence[str], gt
     """Gather the genome-wide shards of one method (``out_dir`` is ``results/explain/{method}``):
     per L, ``L{L}/genome_wide.tsv.gz`` (:func:`genome_wide_table`), ``L{L}/genome_wide.png``
     (:func:`genome_wide_figure`) and per cell type ``L{L}/genome_wide/{cell_type}.bedpe`` and
-    ``.interact.bed``, each peak drawn to its gene's TSS by the per-target track writers."""
+    ``.interact.bed``, each peak drawn to its gene's TSS by the per-target track writers.
+
+    Parameters
+    ----------
+    shard_tables
+        The method's genome-wide shard tables.
+    shard_meta
+        Their JSON metadata.
+    gtf
+        The GTF that gives each gene's TSS.
+    tasks
+        The task table (:func:`write_genome_wide_tasks`).
+    method
+        The explain method (named in the titles and track names).
+    Ls
+        The subset sizes; one set of files each.
+    cell_types
+        The expected cell types; each gets its tracks, empty when it has no selected peak.
+    out_dir
+        The method's results folder.
+
+    Raises
+    ------
+    ValueError
+        When the task table names a cell type not in ``cell_types``, or the shards lack a task of the
+        table (both: out of date), or as :func:`grids.explain.shards.read_shards`.
+    """
     from ..genome import tss_map
     from .shards import read_shards
     from .tracks import write_bedpe_links, write_interact_links
@@ -294,7 +469,20 @@ def genome_wide_figure(table: pd.DataFrame, tss: Mapping[str, tuple[str, int]], 
     """Three panels of a genome-wide table (:data:`GENOME_WIDE_COLUMNS`): the distance from each
     selected peak to its gene's TSS (log scale), the selected peaks per gene, and for each selected
     peak (per cell type) the number of genes it was selected for, with the share selected for
-    two or more."""
+    two or more.
+
+    Parameters
+    ----------
+    table
+        A genome-wide table (:func:`genome_wide_table`).
+    tss
+        Gene -> (chrom, position) of its TSS; peaks of a gene without one, or on another chromosome,
+        are counted in the first panel's title.
+    path
+        PNG file to write.
+    title
+        Start of the figure's title.
+    """
     from ..plots import _pyplot, _save
 
     plt = _pyplot()

@@ -74,7 +74,18 @@ Search = Generator[Any, Any, Any]
 
 def answer(asks: Sequence[Ask]) -> list:
     """The answers to ``asks``: objectives that answer many at once (a shared ``batch_key`` and
-    an ``answer_many``) get their asks of one kind together, the others one at a time."""
+    an ``answer_many``) get their asks of one kind together, the others one at a time.
+
+    Parameters
+    ----------
+    asks
+        The questions, of any objectives and kinds.
+
+    Returns
+    -------
+    list
+        The answer to each ask, in the order of ``asks``.
+    """
     out: list = [None] * len(asks)
     groups: dict[tuple, list[int]] = {}
     for i, ask in enumerate(asks):
@@ -94,7 +105,22 @@ def answer(asks: Sequence[Ask]) -> list:
 def drive(searches: Sequence[Search], *, progress: bool = False, description: str = "searches") -> list:
     """Run searches in lockstep and return their results, in order. Each round collects the
     pending question of every unfinished search and answers them together (:func:`answer`); a
-    search that finishes drops out, so each target stops on its own."""
+    search that finishes drops out, so each target stops on its own.
+
+    Parameters
+    ----------
+    searches
+        Search generators (e.g. :func:`grids_steps`), not yet started.
+    progress
+        Show a progress bar of the searches finished.
+    description
+        Label of the progress bar.
+
+    Returns
+    -------
+    list
+        Each search's return value, in the order of ``searches``.
+    """
     results: list = [None] * len(searches)
     pending: dict[int, Any] = {}
     bar = tqdm(total=len(searches), desc=description, unit="target", disable=not progress, leave=False)
@@ -123,18 +149,59 @@ def drive(searches: Sequence[Search], *, progress: bool = False, description: st
 
 
 def open_candidates(cells: CellSet) -> np.ndarray:
-    """Peaks open in at least one of the cells: only their removal can change a prediction."""
+    """Peaks open in at least one of the cells: only their removal can change a prediction.
+
+    Parameters
+    ----------
+    cells
+        The cells (:class:`grids.explain.core.CellSet`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Indices of those peaks, ascending.
+    """
     return np.flatnonzero(np.asarray(cells.X.getnnz(axis=0)) > 0)
 
 
 def check_subset_size(candidates: np.ndarray, L: int) -> None:
-    """A subset of L peaks must fit among the peaks open in the cells."""
+    """A subset of L peaks must fit among the peaks open in the cells.
+
+    Parameters
+    ----------
+    candidates
+        The peaks a search may select.
+    L
+        The subset size.
+
+    Raises
+    ------
+    ValueError
+        When ``L`` exceeds the number of candidates.
+    """
     if L > len(candidates):
         raise ValueError(f"L = {L} is larger than the {len(candidates)} peaks open in these cells")
 
 
 def rank_subset(objective: SubsetObjective, cells: CellSet, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order a subset by how much the objective rises when each member alone is put back."""
+    """Order a subset by how much the objective rises when each member alone is put back.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    cells
+        The cells the scores are taken on.
+    subset
+        Peak indices of the subset.
+
+    Returns
+    -------
+    peaks : numpy.ndarray
+        The members of ``subset``, highest score first (ties in subset order).
+    scores : numpy.ndarray
+        Each member's score, L with only that member put back minus L(r), in the same order.
+    """
     return drive([_ranked(objective, cells, subset)])[0]
 
 
@@ -149,7 +216,22 @@ def _ranked(objective, cells, subset: np.ndarray) -> Search:
 def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.ndarray) -> np.ndarray:
     """CREME-style sufficiency of each window peak: how much higher the objective stays when it
     is the only window peak left open, L(W \\ {j}) - L(W). A peak that keeps the target on alone
-    scores high even when removing it alone changes nothing (a redundant enhancer)."""
+    scores high even when removing it alone changes nothing (a redundant enhancer).
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    cells
+        The cells the scores are taken on.
+    window
+        Peak indices of the window W.
+
+    Returns
+    -------
+    numpy.ndarray
+        One score per peak of ``window``, in its order; empty for an empty window.
+    """
     window = np.asarray(window, dtype=np.int64)
     if len(window) == 0:
         return np.zeros(0)
@@ -158,7 +240,20 @@ def sufficiency_scores(objective: SubsetObjective, cells: CellSet, window: np.nd
 
 
 def search_candidates(cells: CellSet, allowed: np.ndarray | None = None) -> np.ndarray:
-    """The peaks a search may select: open in the cells and, if given, in ``allowed``."""
+    """The peaks a search may select: open in the cells and, if given, in ``allowed``.
+
+    Parameters
+    ----------
+    cells
+        The cells (:class:`grids.explain.core.CellSet`).
+    allowed
+        Peak indices the search is restricted to; no restriction when None.
+
+    Returns
+    -------
+    numpy.ndarray
+        Indices of the candidate peaks, ascending.
+    """
     candidates = open_candidates(cells)
     return candidates if allowed is None else np.intersect1d(candidates, allowed)
 
@@ -170,7 +265,28 @@ def sufficient_order(objective: SubsetObjective, cells: CellSet, window: np.ndar
     subset, so a caller searching several L computes it once. Scoring costs one decoder pass
     per (window peak, cell); when that exceeds ``max_rows`` (a gene set's window spans most of
     the genome) the scores are taken on a seeded subsample of the cells: they only rank
-    proposals, which the search then scores exactly on every cell."""
+    proposals, which the search then scores exactly on every cell.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    cells
+        The training cells.
+    window
+        Peak indices of the targets' cis window.
+    allowed
+        Peak indices the search is restricted to; no restriction when None.
+    seed
+        Seed of the cell subsample.
+    max_rows
+        Most (window peak, cell) decoder rows scored before the cells are subsampled.
+
+    Returns
+    -------
+    numpy.ndarray
+        The window's candidate peaks, most sufficient first (ties in ascending peak order).
+    """
     in_window = np.intersect1d(window, search_candidates(cells, allowed))
     if len(in_window) * cells.n_cells > max_rows:
         keep = max(1, max_rows // max(len(in_window), 1))
@@ -207,7 +323,29 @@ def _pair_move(objective: SubsetObjective, train: CellSet, subset: np.ndarray, l
 def grids_search(objective: SubsetObjective, train: CellSet, settings: GridsSettings, **options: Any) -> Selection:
     """Minimise L(r) over |r| = L on training cells: :func:`grids_steps` driven alone, with its
     keyword options (validation, window, allowed, sufficient, progress, description). Many targets
-    at once: ``drive([grids_steps(...), ...])``."""
+    at once: ``drive([grids_steps(...), ...])``.
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells.
+    settings
+        The search settings (L, k, steps, ...).
+    **options
+        Keyword options of :func:`grids_steps`.
+
+    Returns
+    -------
+    Selection
+        The search's result (see :func:`grids_steps`).
+
+    Raises
+    ------
+    ValueError
+        When L exceeds the peaks the search may select, or ``settings.init`` is unknown.
+    """
     return drive([grids_steps(objective, train, settings, **options)])[0]
 
 
@@ -231,6 +369,46 @@ def grids_steps(
     ``window`` (the targets' cis-window peaks) feeds the sufficiency proposals of pair moves;
     ``allowed`` restricts the candidates (a cis-restricted search). ``sufficient`` is
     :func:`sufficient_order` computed beforehand (it is the same for every L).
+
+    Parameters
+    ----------
+    objective
+        The objective of the targets.
+    train
+        The training cells: the batches and the checks of each move.
+    settings
+        The search settings (L, k, steps, init, moves, ...).
+    validation
+        Held-out cells a kept move must not make worse; no such check when None.
+    window
+        Peak indices of the targets' cis window; no sufficiency proposals when None.
+    allowed
+        Peak indices the candidates are restricted to; no restriction when None.
+    sufficient
+        :func:`sufficient_order` of ``window``; computed here when None and pair moves need it.
+    progress
+        Show a progress bar of the steps.
+    description
+        Label of the progress bar and of the log messages.
+
+    Yields
+    ------
+    Ask or list of Ask
+        The next question(s) to the objective; the search is sent the answer (or list of answers).
+
+    Returns
+    -------
+    Selection
+        The generator's return value (what :func:`drive` collects): the subset ranked by
+        :func:`rank_subset` on the training cells, its scores, its loss on the training cells and the
+        curve (per step: step, batch, train, validation, move; and kept_start, whether the start was
+        kept because the end dropped the targets less on the validation cells).
+
+    Raises
+    ------
+    ValueError
+        When L exceeds the peaks the search may select, or ``settings.init`` is neither 'saliency' nor
+        'random'; raised once the search is first advanced (a generator).
     """
     candidates = search_candidates(train, allowed)
     check_subset_size(candidates, settings.L)

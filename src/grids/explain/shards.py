@@ -22,7 +22,30 @@ REQUIRED_SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "rank", 
 def read_shards(tables: Sequence[str], metas: Sequence[str]) -> tuple[pd.DataFrame, dict[str, list[str]], dict]:
     """Shard tables concatenated (one row per selected peak; a method that did not run on a
     target has one row with ``status`` 'not run: ...' and ``peak_index`` -1), the genes of each
-    target keyed by file stem, and the GRIDS curves keyed by ``L{L}/{stem}``, from the metas."""
+    target keyed by file stem, and the GRIDS curves keyed by ``L{L}/{stem}``, from the metas.
+
+    Parameters
+    ----------
+    tables
+        Explain shard tables (TSV, columns :data:`SHARD_COLUMNS`; at least :data:`REQUIRED_SHARD_COLUMNS`).
+    metas
+        The shards' JSON metadata files, with ``genes`` and ``curves`` entries.
+
+    Returns
+    -------
+    selections : pandas.DataFrame
+        The tables concatenated in the order given, index 0..n-1; chrom, cell_type and target read as
+        strings, a missing chrom as ''.
+    members : dict
+        File stem -> the target's genes (a later meta wins on a repeated stem).
+    curves : dict
+        ``L{L}/{stem}`` -> the GRIDS curve of that search.
+
+    Raises
+    ------
+    ValueError
+        When ``tables`` is empty, or a table lacks a required column.
+    """
     if not tables:
         raise ValueError("no selection tables to read")
     frames = []

@@ -27,7 +27,32 @@ log = logging.getLogger(__name__)
 def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, *, top_n: int,
                  mito_prefix: str = "MT-") -> list[int]:
     """Gene indices of a task: the gene itself, or the cell type's top-N mean expressed genes
-    (mitochondrial genes left out). A gene the model lacks is an error with close matches."""
+    (mitochondrial genes left out). A gene the model lacks is an error with close matches.
+
+    Parameters
+    ----------
+    task
+        The task: a gene, or a cell type's gene set.
+    genes
+        The surrogate's genes, in order.
+    mean_expression
+        Mean expression of each of ``genes`` over the cell type's training cells (read for a gene set).
+    top_n
+        Size of a gene set.
+    mito_prefix
+        Name prefix of the mitochondrial genes left out of a gene set ('' leaves none out).
+
+    Returns
+    -------
+    list of int
+        Indices into ``genes``: the one gene, or up to ``top_n`` genes, most expressed first (ties in
+        gene order).
+
+    Raises
+    ------
+    ValueError
+        When a gene task's gene is not in ``genes``.
+    """
     if task.kind == "gene":
         if task.target not in genes:
             close = difflib.get_close_matches(task.target, list(genes), n=5)
@@ -75,6 +100,52 @@ def run_explain_shard(
     tasks when rerun. Tasks are seeded independently, so a resumed shard equals an uninterrupted
     one. The record is ignored when the model, data, method, settings or tasks changed, and is
     removed once the shard's outputs are written.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``).
+    paired
+        The paired data (``paired.h5mu``) it was trained on.
+    gtf
+        The GTF that gives the TSSs of the targets' cis windows.
+    tasks
+        The shard's tasks.
+    method
+        The explain method, a key of :data:`grids.explain.methods.METHODS`.
+    settings
+        The explain settings (config key ``explain``) and the method's own; L defaults to [10, 128],
+        seed to 0, top_n_genes to 100, window to 500000 bp and beta to 0.
+    mito_prefix
+        Name prefix of the mitochondrial genes left out of a gene set.
+    out_table
+        TSV of the selections.
+    out_meta
+        JSON of each target's genes (by file stem) and the search curves (by ``L{L}/{stem}``).
+    device
+        'cpu', 'cuda' or 'auto' (CUDA when available).
+    progress
+        Show progress bars.
+    resume
+        The JSON record of finished tasks; no record when None.
+    threads
+        Torch threads for the job; torch's default when None or 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written: columns :data:`grids.explain.shards.SHARD_COLUMNS`, one row per selected
+        peak (rank 1 first), tasks in order, L ascending; a task the method did not run on at an L has
+        one row with status 'not run: ...', rank 0 and peak_index -1.
+
+    Raises
+    ------
+    ValueError
+        When the method is unknown, the surrogate does not match the data, a task's cell type is not in
+        the data or has no training cells, the largest L exceeds the peaks open in a cell type's training
+        cells, or a target gene is not modelled.
+    grids.surrogate.train.TrainingError
+        When ``device`` is 'cuda' and torch sees no CUDA device.
     """
     from ..surrogate import load_paired, load_surrogate, resolve_device
     spec = METHODS.get(method)
@@ -301,7 +372,29 @@ def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], g
                        method: str, expected: Sequence[str]) -> None:
     """Split shard tables into ``{out_dir}/L{L}/{stem}.tsv`` plus a BEDPE and a UCSC interact
     track per selection (peak -> target TSS; for a gene set, the nearest member on the peak's
-    chromosome), and a curve PNG per GRIDS target. ``expected`` lists ``L{L}/{stem}`` keys."""
+    chromosome), and a curve PNG per GRIDS target. ``expected`` lists ``L{L}/{stem}`` keys.
+
+    Parameters
+    ----------
+    shard_tables
+        The method's shard tables.
+    shard_meta
+        Their JSON metadata (the genes and curves of each target).
+    gtf
+        The GTF that gives each gene's TSS.
+    out_dir
+        The method's results folder.
+    method
+        The explain method; curves are drawn for 'grids' only.
+    expected
+        The ``L{L}/{stem}`` keys the shards must hold.
+
+    Raises
+    ------
+    ValueError
+        When a key of ``expected`` has no selection in the shards, or as
+        :func:`grids.explain.shards.read_shards`.
+    """
     from ..plots import objective_curve
     from .tasks import file_stem
     from .tracks import write_bedpe, write_interact

@@ -31,12 +31,36 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
 def file_stem(cell_type: str, target: str) -> str:
-    """``{cell_type}__{target}`` with characters unsafe in file names replaced by ``_``."""
+    """``{cell_type}__{target}`` with characters unsafe in file names replaced by ``_``.
+
+    Parameters
+    ----------
+    cell_type
+        Cell-type name.
+    target
+        Target name (a gene, or a set such as ``top100``).
+
+    Returns
+    -------
+    str
+        The stem; letters, digits and ``. _ + -`` are kept.
+    """
     return f"{_UNSAFE.sub('_', cell_type)}__{_UNSAFE.sub('_', target)}"
 
 
 def cell_type_stem(cell_type: str) -> str:
-    """A cell type as a file name: characters unsafe in file names replaced by ``_``."""
+    """A cell type as a file name: characters unsafe in file names replaced by ``_``.
+
+    Parameters
+    ----------
+    cell_type
+        Cell-type name.
+
+    Returns
+    -------
+    str
+        The name with letters, digits and ``. _ + -`` kept.
+    """
     return _UNSAFE.sub("_", cell_type)
 
 
@@ -45,6 +69,17 @@ def file_name_clash(pairs) -> str:
 
     ``file_stem`` maps ``L2/3`` and ``L2_3`` (or ``B cell`` and ``B_cell``) alike; their results
     would overwrite each other, and readers keyed by file name would merge them.
+
+    Parameters
+    ----------
+    pairs
+        Iterable of (cell type, target); repeated pairs are one.
+
+    Returns
+    -------
+    str
+        A message naming the first clash found: two cell-type labels, else two (cell type, target)
+        pairs, that share a file name; "" when none do.
     """
     pairs = list(dict.fromkeys((str(c), str(t)) for c, t in pairs))
     for what, keys, name in (
@@ -61,7 +96,18 @@ def file_name_clash(pairs) -> str:
 
 
 def set_target(top_n: int) -> str:
-    """The target name of a cell type's top-N gene set, e.g. ``top100``."""
+    """The target name of a cell type's top-N gene set, e.g. ``top100``.
+
+    Parameters
+    ----------
+    top_n
+        Number of the cell type's most expressed genes in the set.
+
+    Returns
+    -------
+    str
+        ``{SET_PREFIX}{top_n}``.
+    """
     return f"{SET_PREFIX}{top_n}"
 
 
@@ -69,7 +115,31 @@ def explain_tasks(targets, set_cell_types: list[str], top_n: int, *, per_gene: b
                   per_cell_type: bool = True) -> list[ExplainTask]:
     """Per-gene tasks from the targets table (columns cell_type, gene), then one top-N task per
     cell type; duplicates dropped, order kept. Two cell types or tasks that would share a file
-    name are a ValueError naming both."""
+    name are a ValueError naming both.
+
+    Parameters
+    ----------
+    targets
+        Targets table with columns cell_type, gene (config/targets.tsv).
+    set_cell_types
+        Cell types that get a top-N gene-set task.
+    top_n
+        Size of the gene sets (the name ``top{N}``, :func:`set_target`).
+    per_gene
+        Make the per-gene tasks.
+    per_cell_type
+        Make the gene-set tasks.
+
+    Returns
+    -------
+    list of ExplainTask
+        The per-gene tasks in table order, then the set tasks in the order of ``set_cell_types``.
+
+    Raises
+    ------
+    ValueError
+        When two cell types or two tasks would share a file name (:func:`file_name_clash`).
+    """
     tasks: list[ExplainTask] = []
     if per_gene:
         tasks += [ExplainTask(str(c), str(g)) for c, g in zip(targets["cell_type"], targets["gene"])]
@@ -82,7 +152,20 @@ def explain_tasks(targets, set_cell_types: list[str], top_n: int, *, per_gene: b
 
 
 def shard_tasks(tasks: list[ExplainTask], shard_size: int) -> list[list[ExplainTask]]:
-    """Consecutive groups of ``shard_size`` tasks: one job each."""
+    """Consecutive groups of ``shard_size`` tasks: one job each.
+
+    Parameters
+    ----------
+    tasks
+        Tasks in order.
+    shard_size
+        Tasks per shard; the last shard may hold fewer.
+
+    Returns
+    -------
+    list of list of ExplainTask
+        The shards in task order.
+    """
     return [tasks[i : i + shard_size] for i in range(0, len(tasks), shard_size)]
 
 
@@ -106,7 +189,23 @@ METHOD_ONLY_SETTINGS = {
 def shard_settings(method: str, settings, tasks: list[ExplainTask]) -> dict:
     """The explain settings (config key ``explain``) that decide ``method``'s selections for these
     tasks, in key order: a shard's params hold only these, so removing or adding a method, or
-    changing a setting of another method, reruns none of this method's shards."""
+    changing a setting of another method, reruns none of this method's shards.
+
+    Parameters
+    ----------
+    method
+        The explain method of the shard.
+    settings
+        The explain settings (mapping).
+    tasks
+        The shard's tasks; ``top_n_genes`` is kept only when one is a gene set.
+
+    Returns
+    -------
+    dict
+        The kept settings, keys sorted: neither :data:`SHARD_LAYOUT_SETTINGS` nor
+        :data:`METHOD_ONLY_SETTINGS` keys of other methods.
+    """
     has_sets = any(task.kind == "set" for task in tasks)
     keep = {}
     for key in sorted(settings):

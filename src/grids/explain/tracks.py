@@ -15,7 +15,23 @@ TSS_WIDTH = 1  # the TSS end of an arc is one base
 
 def link_targets(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]]) -> list:
     """For each selected peak, the gene it is drawn to: the only gene, or for a gene set the
-    member whose TSS is nearest on the peak's chromosome (None when no member is there)."""
+    member whose TSS is nearest on the peak's chromosome (None when no member is there).
+
+    Parameters
+    ----------
+    selection
+        Selected peaks: chrom, start, end.
+    genes
+        The target's genes; those without a TSS in ``tss`` are ignored.
+    tss
+        Gene -> (chrom, position) of its TSS (:func:`grids.genome.tss_map`).
+
+    Returns
+    -------
+    list
+        One gene name (or None) per row of ``selection``, in its order; a target with one placed gene
+        gets it for every peak, whatever the chromosome.
+    """
     placed = [g for g in genes if g in tss]
     out = []
     for chrom, start, end in zip(selection["chrom"], selection["start"], selection["end"]):
@@ -36,14 +52,40 @@ def _score(selection: pd.DataFrame) -> list[int]:
 
 def write_bedpe(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], *, path: str,
                 name: str) -> None:
-    """BEDPE: peak (chrom1, start1, end1) -> TSS (chrom2, start2, end2), name, score, strands."""
+    """BEDPE: peak (chrom1, start1, end1) -> TSS (chrom2, start2, end2), name, score, strands.
+
+    Parameters
+    ----------
+    selection
+        One selection's peaks in rank order: chrom, start, end, rank.
+    genes
+        The target's genes (:func:`link_targets`); a peak without a gene to draw to is left out.
+    tss
+        Gene -> (chrom, position) of its TSS.
+    path
+        File to write.
+    name
+        Track name, written in the header comment.
+    """
     write_bedpe_links([(selection, genes)], tss, path=path, name=name)
 
 
 def write_bedpe_links(parts: Iterable[tuple[pd.DataFrame, Sequence[str]]], tss: Mapping[str, tuple[str, int]], *,
                       path: str, name: str) -> None:
     """:func:`write_bedpe` of several selections into one file, each ``(selection, genes)`` drawn to
-    its own genes in turn (the genome-wide track of a cell type: one selection per gene)."""
+    its own genes in turn (the genome-wide track of a cell type: one selection per gene).
+
+    Parameters
+    ----------
+    parts
+        (selection, genes) pairs, written in turn (see :func:`write_bedpe`).
+    tss
+        Gene -> (chrom, position) of its TSS.
+    path
+        File to write.
+    name
+        Track name, written in the header comment.
+    """
     with atomic_output(path) as tmp, open(tmp, "w") as handle:
         handle.write(f"# {name}\n#chrom1\tstart1\tend1\tchrom2\tstart2\tend2\tname\tscore\tstrand1\tstrand2\n")
         for selection, genes in parts:
@@ -54,14 +96,40 @@ def write_bedpe_links(parts: Iterable[tuple[pd.DataFrame, Sequence[str]]], tss: 
 
 def write_interact(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]], *, path: str,
                    name: str) -> None:
-    """UCSC interact (bed5+13) with a track line, loadable as a custom track or in IGV."""
+    """UCSC interact (bed5+13) with a track line, loadable as a custom track or in IGV.
+
+    Parameters
+    ----------
+    selection
+        One selection's peaks in rank order: chrom, start, end, rank, score, peak_index.
+    genes
+        The target's genes (:func:`link_targets`); a peak without a gene to draw to is left out.
+    tss
+        Gene -> (chrom, position) of its TSS.
+    path
+        File to write.
+    name
+        Track name and description in the track line.
+    """
     write_interact_links([(selection, genes)], tss, path=path, name=name)
 
 
 def write_interact_links(parts: Iterable[tuple[pd.DataFrame, Sequence[str]]], tss: Mapping[str, tuple[str, int]],
                          *, path: str, name: str) -> None:
     """:func:`write_interact` of several selections into one track, each ``(selection, genes)``
-    drawn to its own genes in turn."""
+    drawn to its own genes in turn.
+
+    Parameters
+    ----------
+    parts
+        (selection, genes) pairs, written in turn (see :func:`write_interact`).
+    tss
+        Gene -> (chrom, position) of its TSS.
+    path
+        File to write.
+    name
+        Track name and description in the track line.
+    """
     with atomic_output(path) as tmp, open(tmp, "w") as handle:
         handle.write(f'track type=interact name="{name}" description="{name}: selected peak -> target TSS" '
                      "interactDirectional=true maxHeightPixels=200:100:50 visibility=full\n")

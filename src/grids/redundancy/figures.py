@@ -32,7 +32,18 @@ def _numbers(value: object) -> list[float]:
 
 def map_figure(result: RedundancyMap, path: str | Path, *, title: str) -> None:
     """m x m heatmap: pairwise interaction above the diagonal, necessity on it (diverging, centred
-    at 0), redundant pairs boxed with their group; sufficiency as a strip beside the matrix."""
+    at 0), redundant pairs boxed with their group; sufficiency as a strip beside the matrix.
+
+    Parameters
+    ----------
+    result
+        The map (:func:`grids.redundancy.maps.redundancy_map`); a map without peaks gives a figure with
+        its title and status only.
+    path
+        PNG file to write.
+    title
+        Figure title.
+    """
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.patches import Rectangle
 
@@ -85,7 +96,16 @@ def map_figure(result: RedundancyMap, path: str | Path, *, title: str) -> None:
 
 def summary_figure(summary: pd.DataFrame, path: str | Path) -> None:
     """Per method and L: the share of each target's expression its redundant groups protect,
-    one stacked segment per group (G1 at the bottom), with the group count above each bar."""
+    one stacked segment per group (G1 at the bottom), with the group count above each bar.
+
+    Parameters
+    ----------
+    summary
+        Redundancy summary rows (:data:`grids.redundancy.stage.SUMMARY_COLUMNS`); those with status 'ok'
+        are drawn, one panel per method and L.
+    path
+        PNG file to write.
+    """
     plt = _pyplot()
     ok = summary[summary["status"] == "ok"]
     panels = list(ok.groupby(["method", "L"], sort=True)) if len(ok) else []

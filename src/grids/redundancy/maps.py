@@ -95,7 +95,18 @@ class RedundancyMap:
 
 
 def empty_map(status: str = "ok") -> RedundancyMap:
-    """A map with no peaks: a selection that did not run, or one with nothing to pair."""
+    """A map with no peaks: a selection that did not run, or one with nothing to pair.
+
+    Parameters
+    ----------
+    status
+        The map's status, e.g. why its selection did not run.
+
+    Returns
+    -------
+    RedundancyMap
+        No peaks, an empty pair table with :data:`MAP_COLUMNS`, no groups, NaN mean_before, 0 cells.
+    """
     none = np.zeros(0)
     return RedundancyMap(np.zeros(0, np.int64), [], none, none, np.zeros(0, bool),
                          pd.DataFrame(columns=MAP_COLUMNS), status=status)
@@ -140,6 +151,22 @@ def bootstrap_interval(values: np.ndarray, *, draws: int, confidence: float,
 
     One seeded resampling of cells serves every row (a paired bootstrap), as a counts matrix, so
     all rows' bootstrap means are one matrix product instead of a loop over draws.
+
+    Parameters
+    ----------
+    values
+        Rows x cells (a 1-D array is one row).
+    draws
+        Bootstrap draws.
+    confidence
+        Coverage of the interval, in (0, 1).
+    seed
+        Seed of the resampling.
+
+    Returns
+    -------
+    low, high : numpy.ndarray
+        The interval's bounds, one per row; NaN when there are no cells.
     """
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     n = values.shape[1]
@@ -156,7 +183,20 @@ def bootstrap_interval(values: np.ndarray, *, draws: int, confidence: float,
 
 
 def redundancy_groups(n: int, edges: Sequence[tuple[int, int]]) -> list[list[int]]:
-    """Connected components (of two or more) of the graph on 0..n-1 with these edges, each sorted."""
+    """Connected components (of two or more) of the graph on 0..n-1 with these edges, each sorted.
+
+    Parameters
+    ----------
+    n
+        Number of nodes.
+    edges
+        Pairs (i, j) of nodes in 0..n-1.
+
+    Returns
+    -------
+    list of list of int
+        The components, ordered by their smallest node; none when there are no edges.
+    """
     from scipy.sparse.csgraph import connected_components
 
     if not edges:
@@ -178,6 +218,28 @@ def redundancy_map(evaluator: TargetEvaluator, selected: Sequence[int], window: 
 
     ``evaluator`` holds the cells and target genes; ``window`` lists the target's cis-window peak
     indices (the sufficiency test closes all of them but one). Natural scale, means over cells.
+
+    Parameters
+    ----------
+    evaluator
+        The held-out cells of the target's cell type and the target genes.
+    selected
+        Peak indices of the selection in rank order; a repeated peak counts once.
+    window
+        Peak indices of the target's cis window.
+    labels
+        A label (``chrom:start-end``) per mapped peak, in rank order; the peak indices when None.
+    settings
+        How the map is made (top_m, bootstrap, confidence, min_interaction_fraction, seed).
+
+    Returns
+    -------
+    RedundancyMap
+        The mapped peaks in rank order with their labels, necessity, sufficiency (NaN outside the
+        window, or when closing the window costs nothing) and in_window; ``pairs`` with
+        :data:`MAP_COLUMNS`, one row per pair a < b in rank order (``redundant`` 'true' or 'false',
+        ``group`` the redundant pair's group name or ''); the groups G1, G2, ... by decreasing
+        protected expression; mean_before and n_cells. :func:`empty_map` when ``selected`` is empty.
     """
     order = list(dict.fromkeys(int(p) for p in selected))[: settings.top_m]
     peaks = np.asarray(order, dtype=np.int64)

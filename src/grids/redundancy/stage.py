@@ -40,7 +40,27 @@ def _joined(values: Sequence[float], fmt: str = "{:.6g}") -> str:
 
 
 def summary_row(result: RedundancyMap, *, method: str, L: int, cell_type: str, target: str) -> dict[str, Any]:
-    """One summary line: counts, group sizes and the expression each group protects."""
+    """One summary line: counts, group sizes and the expression each group protects.
+
+    Parameters
+    ----------
+    result
+        The map (:func:`grids.redundancy.maps.redundancy_map`).
+    method
+        The explain method of the selection.
+    L
+        The selection's subset size.
+    cell_type
+        The selection's cell type.
+    target
+        The selection's target.
+
+    Returns
+    -------
+    dict
+        The keys of :data:`SUMMARY_COLUMNS`; group_sizes, protected_expression and protected_fraction
+        are comma-separated, one value per group from G1 on ('' without groups).
+    """
     return {"method": method, "L": int(L), "cell_type": cell_type, "target": target, "n_peaks": len(result.peaks),
             "n_pairs": len(result.pairs), "n_redundant_pairs": int((result.pairs["redundant"] == "true").sum()),
             "n_groups": len(result.groups), "group_sizes": _joined([len(g.members) for g in result.groups], "{}"),
@@ -58,6 +78,42 @@ def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_mat
     Yields ``((L, cell_type, target), map)``. A selection that did not run gives an empty map with
     its status. ``members`` maps a target's file stem to its genes (a gene set's window is the
     union of its members' windows); ``tss`` is :func:`grids.genome.first_tss`.
+
+    Parameters
+    ----------
+    predict
+        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
+    X
+        Held-out cells x peaks.
+    cell_type
+        Cell-type name of each row of ``X``.
+    genes
+        The surrogate's genes, in the order of its output columns.
+    peaks
+        Consensus peaks (chrom, start, end), in the order of the columns of ``X``.
+    tss
+        Each gene's first TSS (:func:`grids.genome.first_tss`).
+    selections
+        One method's shard rows (:func:`grids.explain.shards.read_shards`).
+    members
+        File stem -> the target's genes; a target missing here stands for itself alone.
+    window
+        Cis window in bp around each target gene's TSS.
+    settings
+        How the maps are made.
+
+    Yields
+    ------
+    key : tuple
+        (L, cell_type, target); targets in first-seen order, each target's L ascending.
+    map : RedundancyMap
+        Its map.
+
+    Raises
+    ------
+    ValueError
+        When a target's genes are not in ``genes``, or its cell type has no cells in ``X`` (raised
+        while iterating).
     """
     from ..explain.baselines import window_peaks
 
@@ -96,7 +152,21 @@ def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_mat
 def write_map_bedpe(result: RedundancyMap, peaks: pd.DataFrame, path: str | Path, *, target: str, title: str) -> None:
     """Redundant pairs as peak <-> peak arcs (BEDPE), named ``{target}|{group}``; score is the
     interaction as a share of the mean expression before, 0-1000 (comparable across targets).
-    Header lines only when no pair is redundant."""
+    Header lines only when no pair is redundant.
+
+    Parameters
+    ----------
+    result
+        The map.
+    peaks
+        Consensus peaks (chrom, start, end), positions as the map's peak indices.
+    path
+        File to write.
+    target
+        The target, the start of each arc's name.
+    title
+        Title in the header comment.
+    """
     redundant = result.pairs[result.pairs["redundant"] == "true"]
     with atomic_output(path) as tmp, open(tmp, "w") as handle:
         handle.write(f"# {title}: redundant peak pairs\n#" + "\t".join(BEDPE_COLUMNS) + "\n")
@@ -109,7 +179,21 @@ def write_map_bedpe(result: RedundancyMap, peaks: pd.DataFrame, path: str | Path
 
 
 def write_map_files(result: RedundancyMap, peaks: pd.DataFrame, base: str | Path, *, target: str, title: str) -> None:
-    """``{base}.tsv`` (MAP_COLUMNS; header only when nothing was mapped), ``.bedpe`` and ``.png``."""
+    """``{base}.tsv`` (MAP_COLUMNS; header only when nothing was mapped), ``.bedpe`` and ``.png``.
+
+    Parameters
+    ----------
+    result
+        The map.
+    peaks
+        Consensus peaks (chrom, start, end), positions as the map's peak indices.
+    base
+        Path of the files without their suffix.
+    target
+        The target (names the arcs, :func:`write_map_bedpe`).
+    title
+        Title of the BEDPE header and the figure.
+    """
     from .figures import map_figure
 
     write_tsv(result.pairs.reindex(columns=MAP_COLUMNS), f"{base}.tsv")
@@ -128,7 +212,49 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
                         split: str, window: int, settings: Mapping[str, Any], out_dir: str,
                         expected: Sequence[str], out_summary: str, threads: int | None = None) -> pd.DataFrame:
     """Maps of every selection of ``method`` at every L: ``{out_dir}/L{L}/{stem}.tsv/.bedpe/.png``
-    and the method's summary table. ``expected`` lists the ``L{L}/{stem}`` keys the rule promises."""
+    and the method's summary table. ``expected`` lists the ``L{L}/{stem}`` keys the rule promises.
+
+    Parameters
+    ----------
+    model
+        The surrogate (``model.pt``).
+    paired
+        The paired data (``paired.h5mu``).
+    gtf
+        The GTF that gives the TSSs of the cis windows.
+    tables
+        Explain shard tables; only ``method``'s rows are read.
+    metas
+        Their JSON metadata (the genes of each target).
+    method
+        The explain method whose selections are mapped.
+    split
+        The held-out cells the maps are made on (:func:`grids.evaluate.stage.evaluation_cells`).
+    window
+        Cis window in bp around each target gene's TSS.
+    settings
+        The ``redundancy`` config; the keys :class:`grids.redundancy.maps.MapSettings` knows are read.
+    out_dir
+        The method's results folder.
+    expected
+        The ``L{L}/{stem}`` keys that must have a selection.
+    out_summary
+        TSV of the method's summary.
+    threads
+        Torch threads for the job; torch's default when None or 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary written: :data:`SUMMARY_COLUMNS`, one row per map, in the order of
+        :func:`map_selections`.
+
+    Raises
+    ------
+    ValueError
+        When a key of ``expected`` has no selection (checked first), a setting is out of range, or as
+        :func:`grids.evaluate.stage.evaluation_cells` and :func:`map_selections`.
+    """
     from ..evaluate.stage import evaluation_cells
     from ..explain.shards import read_shards
     from ..genome import first_tss
@@ -158,13 +284,45 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:
-    """A summary table, the per-group lists kept as text."""
+    """A summary table, the per-group lists kept as text.
+
+    Parameters
+    ----------
+    path
+        A summary TSV (:func:`run_redundancy_maps`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Its rows in file order; the per-group lists, cell_type, target and status as text, an empty
+        cell as ''.
+    """
     return pd.read_csv(path, sep="\t", dtype={**{c: str for c in LIST_COLUMNS}, "cell_type": str, "target": str,
                                              "status": str}, keep_default_na=False)
 
 
 def run_redundancy_summary(*, tables: Sequence[str], out_table: str, out_figure: str) -> pd.DataFrame:
-    """The methods' summaries in one table (``results/redundancy/summary.tsv``) and its figure."""
+    """The methods' summaries in one table (``results/redundancy/summary.tsv``) and its figure.
+
+    Parameters
+    ----------
+    tables
+        The methods' summary TSVs.
+    out_table
+        TSV of the combined summary.
+    out_figure
+        PNG of the figure (:func:`grids.redundancy.figures.summary_figure`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summaries concatenated in the order of ``tables``, columns :data:`SUMMARY_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        When ``tables`` is empty, or a table lacks a summary column.
+    """
     from .figures import summary_figure
 
     if not tables:

@@ -71,7 +71,25 @@ def _read_tsv(path: str | Path) -> pd.DataFrame:
 
 
 def check_config(config: Mapping[str, Any]) -> None:
-    """Cross-key checks on a schema-validated config (defaults already filled in)."""
+    """Cross-key checks on a schema-validated config (defaults already filled in).
+
+    Parameters
+    ----------
+    config
+        The workflow config after schema validation. Input files must exist unless the simulate
+        rules of ``simulate.samples`` will write them.
+
+    Raises
+    ------
+    ConfigError
+        When ``split`` train + val + test is not 1; ``simulate`` (with samples) has unusable preset
+        or overrides; a required file is missing (``genome.gtf``, ``genome.chrom_sizes``, and when set
+        ``genome.blacklist``, each of ``hic.files``, ``evaluate.truth``, and a marker ``.json`` of
+        ``rna.markers`` when ``rna.labels`` is ``infer``); ``evaluate.cross_method`` or
+        ``evaluate.track_method`` is not in ``explain.methods``; ``explain.genes`` or
+        ``explain.genes_cell_types`` is malformed; ``rna.markers`` is neither a Pegasus preset nor a
+        ``.json`` file; or ``rna.max_genes`` does not exceed ``rna.min_genes``.
+    """
     split = config["split"]
     total = split["train"] + split["val"] + split["test"]
     if not math.isclose(total, 1.0, abs_tol=1e-6):
@@ -138,7 +156,26 @@ def _check_genome_wide(explain: Mapping[str, Any]) -> None:
 
 
 def read_samples(path: str | Path) -> pd.DataFrame:
-    """Read the sample sheet (TSV) as strings; missing cells become NaN for schema validation."""
+    """Read the sample sheet (TSV) as strings; missing cells become NaN for schema validation.
+
+    Parameters
+    ----------
+    path
+        The sample sheet: tab-separated with a header; blank lines and lines whose first non-blank
+        character is ``#`` are skipped (a ``#`` inside a cell is kept).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per sample in file order, index 0..n-1, every column as str (NaN for an empty cell).
+
+    Raises
+    ------
+    ConfigError
+        When the file does not exist, has no ``sample`` column, a sample name does not match
+        :data:`SAMPLE_NAME_PATTERN`, or a column is neither ``sample`` nor one of
+        :data:`SAMPLE_FILE_COLUMNS`.
+    """
     if not Path(path).exists():
         raise ConfigError(f"config key samples: sample sheet not found: {path}")
     frame = _read_tsv(path)
@@ -159,7 +196,31 @@ def read_samples(path: str | Path) -> pd.DataFrame:
 
 
 def check_samples(samples: pd.DataFrame, config: Mapping[str, Any], path: str | Path) -> pd.DataFrame:
-    """Check a schema-validated sample sheet; return it indexed by sample with "" for empty cells."""
+    """Check a schema-validated sample sheet; return it indexed by sample with "" for empty cells.
+
+    Parameters
+    ----------
+    samples
+        The sheet from :func:`read_samples`, validated against the schema; not modified.
+    config
+        The workflow config (``simulate.samples`` and ``rna.labels`` are read).
+    path
+        The sample sheet's file, named in errors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with every column of :data:`SAMPLE_FILE_COLUMNS` (added as ``""`` when absent), ``""``
+        for empty cells, indexed by sample name (the ``sample`` column kept), in sheet order.
+
+    Raises
+    ------
+    ConfigError
+        When the sheet lists no sample or a sample twice, a sample of ``simulate.samples`` is not in
+        it, ``rna.labels`` is ``given`` and a sample has no ``cell_types`` file, a sample has none of
+        ``fragments``, ``bam`` and ``atac_matrix``, or a listed file does not exist (files the
+        simulate rules will write excepted).
+    """
     samples = samples.copy()
     for column in SAMPLE_FILE_COLUMNS:
         if column not in samples.columns:
@@ -192,7 +253,27 @@ def check_samples(samples: pd.DataFrame, config: Mapping[str, Any], path: str | 
 
 
 def read_targets(path: str | Path) -> pd.DataFrame:
-    """Read config/targets.tsv (columns cell_type, gene)."""
+    """Read config/targets.tsv (columns cell_type, gene).
+
+    Parameters
+    ----------
+    path
+        Tab-separated targets file with a header; blank lines and lines whose first non-blank
+        character is ``#`` are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target in file order, index 0..n-1, every column (``cell_type``, ``gene`` and
+        any other) as str.
+
+    Raises
+    ------
+    ConfigError
+        When the file does not exist, lacks ``cell_type`` or ``gene``, lists no target, lists a
+        (cell_type, gene) pair twice, or two cell types or two targets would map to the same file
+        name.
+    """
     if not Path(path).exists():
         raise ConfigError(f"config key targets: file not found: {path}")
     frame = _read_tsv(path)

@@ -58,7 +58,20 @@ class FragmentChunk:
 
 
 def open_text(path: str | Path):
-    """Open a plain or gzip/bgzip text file for reading (by content: ``.bgz`` names exist too)."""
+    """Open a plain or gzip/bgzip text file for reading (by content: ``.bgz`` names exist too).
+
+    Parameters
+    ----------
+    path
+        The file; gzip when it starts with the gzip magic bytes (:func:`grids.io.is_gzip`), whatever
+        its name.
+
+    Returns
+    -------
+    typing.TextIO
+        A text-mode handle (``gzip.open(path, "rt")`` or ``open(path)``), to be closed by the caller
+        (it is a context manager).
+    """
     return gzip.open(path, "rt") if is_gzip(path) else open(path)
 
 
@@ -228,6 +241,35 @@ def iter_fragments(
     chrom-sizes name only in the ``chr`` prefix, a naming mismatch), unsorted files and truncated
     or corrupt gzip data (raised after the chunks before it were yielded, so consumers that
     write must do so atomically).
+
+    Parameters
+    ----------
+    path
+        Fragments file (plain, gzip or bgzip; 4 or 5 tab-separated columns, ``#`` header lines
+        allowed), sorted by coordinate or grouped by barcode (see the module docstring).
+    chrom_sizes
+        Chromosome -> length; its order defines ``chrom_rank``. Its ``source`` attribute, when it has
+        one (:class:`grids.io.ChromSizes`), names it in errors.
+    chunk_size
+        Lines parsed per chunk; a chunk holds fewer rows once fragments on skipped chromosomes are
+        dropped.
+    skip_unknown_chroms
+        Drop fragments on chromosomes absent from ``chrom_sizes`` instead of raising.
+
+    Yields
+    ------
+    FragmentChunk
+        The fragments in file order, chunk by chunk: ``chrom_rank`` (index into ``chrom_sizes``),
+        ``start``, ``end`` (int64), ``barcode_code`` indexing the chunk's distinct ``barcodes``,
+        ``count`` (1 for every fragment of a 4-column file) and ``first_line``. A chunk left with no
+        fragment after dropping unknown chromosomes is not yielded.
+
+    Raises
+    ------
+    FragmentsError
+        As above; also when the file does not exist, holds no fragment, its first record is an empty
+        line or has other than 4 or 5 columns, or a count is below 1. Being a generator, it raises
+        on iteration, not when called.
     """
     path = Path(path)
     if not path.exists():
@@ -327,6 +369,23 @@ def merge_duplicate_fragments(
 
     ``barcode`` holds sortable codes (ranks of the barcode strings keep 10x's order); the
     merged fragment's read count is the sum of the merged counts.
+
+    Parameters
+    ----------
+    barcode
+        Barcode code of each fragment.
+    start
+        Start of each fragment.
+    end
+        End of each fragment.
+    reads
+        Read count of each fragment.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(barcode, start, end, reads)`` of the distinct fragments, sorted by start, then end, then
+        barcode; ``reads`` summed over each fragment's copies. All four are empty for no input.
     """
     order = np.lexsort((barcode, end, start))
     barcode, start, end, reads = barcode[order], start[order], end[order], reads[order]

@@ -33,6 +33,12 @@ def visible_gpus() -> list[str]:
 
     ``CUDA_VISIBLE_DEVICES`` when set (empty or ``-1`` mean none), else the NVIDIA driver's
     device list (``/proc/driver/nvidia/gpus``, or ``nvidia-smi -L`` where /proc lacks it).
+
+    Returns
+    -------
+    list of str
+        Device ids as ``CUDA_VISIBLE_DEVICES`` lists them (ids or UUIDs, in its order), or
+        ``"0"``, ``"1"``, ... for the driver's devices; empty when there is none or nvidia-smi fails.
     """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
@@ -60,6 +66,23 @@ def claimed_gpu(wants_gpu: bool, lock_dir: str | os.PathLike | None = None,
     Must run before the job initialises CUDA. Under SLURM the allocation is the job's own and
     nothing is locked. When every device is held by other jobs (more GPU jobs than devices: no
     ``--resources gpu=N``, or N above the device count), it waits for one.
+
+    Parameters
+    ----------
+    wants_gpu
+        Whether the job uses a GPU; when False nothing is claimed.
+    lock_dir
+        Folder of the lock files (``gpu{id}.lock``), created if missing; None: a node-local folder in
+        the temporary directory, one per user.
+    poll_seconds
+        Seconds between tries while every device is held.
+
+    Yields
+    ------
+    str or None
+        The claimed device id, with ``CUDA_VISIBLE_DEVICES`` set to it inside the block (restored
+        after) and its lock held until the block ends; under SLURM the first visible device, with
+        nothing locked or changed; None when ``wants_gpu`` is False or no device is visible.
     """
     devices = visible_gpus() if wants_gpu else []
     if not devices or "SLURM_JOB_ID" in os.environ:

@@ -17,6 +17,21 @@ def interval_index(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) 
     """Index of the interval holding each position, or -1.
 
     ``starts``/``ends`` must be sorted and non-overlapping (as merged peaks are).
+
+    Parameters
+    ----------
+    positions
+        0-based positions.
+    starts
+        Interval starts (inclusive), ascending.
+    ends
+        Interval ends (exclusive), one per start.
+
+    Returns
+    -------
+    numpy.ndarray
+        For each position, the index into ``starts`` of the interval ``[start, end)`` that holds it,
+        or -1 when none does; the shape of ``positions``.
     """
     positions = np.asarray(positions)
     idx = np.searchsorted(starts, positions, side="right") - 1
@@ -27,7 +42,24 @@ def interval_index(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray) 
 def insertion_interval_index(
     frag_starts: np.ndarray, frag_ends: np.ndarray, starts: np.ndarray, *, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Interval index (or -1) of the left and right Tn5 insertion of each fragment."""
+    """Interval index (or -1) of the left and right Tn5 insertion of each fragment.
+
+    Parameters
+    ----------
+    frag_starts
+        Fragment starts: the left insertions.
+    frag_ends
+        Fragment ends (exclusive): the right insertion is at ``end - 1``.
+    starts
+        Interval starts, sorted and non-overlapping as for :func:`interval_index`.
+    ends
+        Interval ends (exclusive), one per start.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(left, right)``: the :func:`interval_index` of each fragment's left and right insertion.
+    """
     left = interval_index(frag_starts, starts, ends)
     right = interval_index(np.asarray(frag_ends) - 1, starts, ends)
     return left, right
@@ -36,6 +68,23 @@ def insertion_interval_index(
 def fragment_in_intervals(
     frag_starts: np.ndarray, frag_ends: np.ndarray, starts: np.ndarray, *, ends: np.ndarray
 ) -> np.ndarray:
-    """Boolean: does either insertion of each fragment fall inside an interval?"""
+    """Boolean: does either insertion of each fragment fall inside an interval?
+
+    Parameters
+    ----------
+    frag_starts
+        Fragment starts: the left insertions.
+    frag_ends
+        Fragment ends (exclusive): the right insertion is at ``end - 1``.
+    starts
+        Interval starts, sorted and non-overlapping as for :func:`interval_index`.
+    ends
+        Interval ends (exclusive), one per start.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, one per fragment: True when its left or right insertion lies in one of the intervals.
+    """
     left, right = insertion_interval_index(frag_starts, frag_ends, starts, ends=ends)
     return (left >= 0) | (right >= 0)

@@ -50,6 +50,27 @@ def atomic_output(path: PathLike, *companions: str) -> Iterator[Path]:
 
     ``companions`` are suffixes of files written next to the temporary file (e.g. ``".tbi"``)
     that must be moved together with it. On error every temporary file is removed.
+
+    Parameters
+    ----------
+    path
+        The output file. Its folder is created if missing; temporary files an interrupted earlier
+        writer of ``path`` left beside it are deleted first.
+    *companions
+        Suffixes of the files the block writes beside the temporary file (``f"{tmp}{suffix}"``);
+        each is renamed to ``f"{path}{suffix}"`` before ``path`` itself.
+
+    Yields
+    ------
+    pathlib.Path
+        An empty temporary file in the folder of ``path``, ending in the suffix of ``path`` (some
+        writers, such as anndata and cooler, look at the extension). On success it and its companions
+        get the permissions a plain ``open()`` would give; ``path`` is replaced only then.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the block did not write one of the ``companions`` (``path`` is not replaced then).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +110,16 @@ def is_gzip(path: PathLike) -> bool:
     """Whether the file starts with the gzip magic bytes (gzip and bgzip alike), whatever its name.
 
     Readers decide on the content, not the suffix: bgzipped files are also named ``.bgz``.
+
+    Parameters
+    ----------
+    path
+        File to look at; only its first two bytes are read.
+
+    Returns
+    -------
+    bool
+        True when the file starts with ``1f 8b``; False otherwise, also for a file shorter than two bytes.
     """
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
@@ -123,6 +154,26 @@ def gzip_errors(path: PathLike, error: type[ValueError] = ValueError) -> Iterato
     end-of-stream marker was reached``, without the file name; the usual cause is an
     interrupted download or copy. A bgzip file without its end-of-file block is refused up
     front, as htslib flags it: it was cut at a block boundary, which gzip cannot notice.
+
+    Parameters
+    ----------
+    path
+        The file the block reads; named in the error message. The up-front bgzip check runs only
+        when it is an existing file.
+    error
+        Exception type raised instead (a ``ValueError`` subclass, or ``ValueError`` itself).
+
+    Yields
+    ------
+    None
+        Control to the block that reads ``path``.
+
+    Raises
+    ------
+    ValueError
+        ``error``, on entry when ``path`` is bgzip without its end-of-file block, and when the block
+        raises ``EOFError`` (truncated stream), ``gzip.BadGzipFile`` or ``zlib.error`` (corrupt data);
+        the original exception is chained. Other exceptions pass through unchanged.
     """
     if Path(path).is_file() and _bgzf_eof_missing(path):
         raise error(f"{path}: the file is truncated (a bgzip file without its end-of-file block); the "
@@ -145,6 +196,18 @@ def check_10x_h5(path: PathLike) -> None:
 
     scanpy reports a missing group as a bare ``Exception: File is missing one or more required
     datasets``, without the file or what is missing.
+
+    Parameters
+    ----------
+    path
+        The ``.h5`` file to check; only its group and dataset names are read.
+
+    Raises
+    ------
+    ValueError
+        When the file cannot be opened as HDF5 (missing, truncated or another format), has neither a
+        ``matrix`` group nor a v2 genome group (a group with ``genes``), or such a group lacks one of
+        barcodes, data, indices, indptr and shape.
     """
     import h5py
 
@@ -169,7 +232,20 @@ def check_10x_h5(path: PathLike) -> None:
 
 def prefixed(sample: str, barcodes: Sequence[str]) -> list[str]:
     """Cell names as the workflow writes them: ``{sample}#{barcode}`` (ArchR style), so the
-    same barcode in two samples names two cells. Both modalities name cells this way."""
+    same barcode in two samples names two cells. Both modalities name cells this way.
+
+    Parameters
+    ----------
+    sample
+        Sample name.
+    barcodes
+        Cell barcodes of that sample.
+
+    Returns
+    -------
+    list of str
+        ``f"{sample}#{barcode}"`` for each barcode, in the order of ``barcodes``.
+    """
     return [f"{sample}#{b}" for b in barcodes]
 
 
@@ -180,7 +256,19 @@ def _current_umask() -> int:
 
 
 def write_tsv(frame: pd.DataFrame, path: PathLike, *, header: bool = True, float_format: str | None = None) -> None:
-    """Write a tab-separated table atomically (no index)."""
+    """Write a tab-separated table atomically (no index).
+
+    Parameters
+    ----------
+    frame
+        Table to write; its columns in order, its index left out.
+    path
+        Output file, written through :func:`atomic_output`.
+    header
+        Whether the first line names the columns.
+    float_format
+        Format string for floats (``DataFrame.to_csv``'s ``float_format``); pandas' own when None.
+    """
     with atomic_output(path) as tmp:
         frame.to_csv(tmp, sep="\t", index=False, header=header, float_format=float_format)
 
@@ -203,6 +291,26 @@ def check_contig_naming(names: Iterable[str], known: Collection[str], *, source:
     there with the ``chr`` prefix added or removed (UCSC ``chr1`` against Ensembl ``1``).
 
     No mapping between the two namings is applied anywhere: one naming must be used throughout.
+
+    Parameters
+    ----------
+    names
+        Contig names found in ``source`` (repeats allowed).
+    known
+        Contig names of the reference, e.g. the chrom sizes.
+    source
+        File ``names`` come from; named in the message.
+    known_source
+        File ``known`` comes from; named in the message.
+    error
+        Exception type to raise.
+
+    Raises
+    ------
+    ValueError
+        ``error``, for the first name (in the order of ``names``) that is not in ``known`` while the
+        same name with ``chr`` added or removed is. Names missing from ``known`` in any other way
+        raise nothing here.
     """
     known = set(known)
     clash = next(((n, _toggle_chr(n)) for n in dict.fromkeys(map(str, names))
@@ -217,7 +325,26 @@ def check_contig_naming(names: Iterable[str], known: Collection[str], *, source:
 
 
 def read_chrom_sizes(path: PathLike) -> ChromSizes:
-    """Read a UCSC ``chrom.sizes`` file into an ordered dict (naming the file), with clear errors."""
+    """Read a UCSC ``chrom.sizes`` file into an ordered dict (naming the file), with clear errors.
+
+    Parameters
+    ----------
+    path
+        Tab-separated ``<chrom>`` and ``<length>`` lines; blank lines and lines starting with ``#``
+        are skipped, fields after the second ignored.
+
+    Returns
+    -------
+    ChromSizes
+        Chromosome -> length (int) in file order, with ``source`` set to ``path``.
+
+    Raises
+    ------
+    ValueError
+        When a line has no second tab-separated field or its length is not a non-negative integer,
+        when a chromosome is listed twice, or when the file lists no chromosome; the message names
+        the file and, for a bad line, its number.
+    """
     sizes = ChromSizes(source=path)
     with open(path) as handle:
         for lineno, line in enumerate(handle, 1):
@@ -235,12 +362,32 @@ def read_chrom_sizes(path: PathLike) -> ChromSizes:
 
 
 def write_chrom_sizes(sizes: dict[str, int], path: PathLike) -> None:
-    """Write a UCSC ``chrom.sizes`` file."""
+    """Write a UCSC ``chrom.sizes`` file.
+
+    Parameters
+    ----------
+    sizes
+        Chromosome -> length; written in its order, one tab-separated chrom, length line each, no header.
+    path
+        Output file, written atomically.
+    """
     write_tsv(pd.DataFrame({"chrom": list(sizes), "size": list(sizes.values())}), path, header=False)
 
 
 def write_gtf(records: pd.DataFrame, path: PathLike, *, source: str = "grids") -> None:
-    """Write GTF lines from a frame with chrom, feature, start (1-based), end, strand, attributes."""
+    """Write GTF lines from a frame with chrom, feature, start (1-based), end, strand, attributes.
+
+    Parameters
+    ----------
+    records
+        One row per GTF line, written in its order: ``chrom``, ``feature``, ``start`` (1-based),
+        ``end`` (inclusive), ``strand`` and ``attributes`` (the ready-made attribute field, such as
+        ``gene_id "g1"; gene_name "A";``, written unquoted); score and frame are written as ``.``.
+    path
+        Output file, written atomically after two ``##`` header lines (description and format).
+    source
+        The GTF source column of every line.
+    """
     out = pd.DataFrame(
         {
             "seqname": records["chrom"],
@@ -278,6 +425,32 @@ def write_10x_h5(
     feature (Cell Ranger ARC: "Gene Expression" and "Peaks" in one file, each feature with its
     entry in ``intervals``). The file stores features x barcodes CSC as Cell Ranger
     does, and is readable by ``scanpy.read_10x_h5`` and ``pegasusio.read_input``.
+
+    Parameters
+    ----------
+    counts
+        Cells x features counts; stored as int32.
+    barcodes
+        Cell barcodes, one per row of ``counts``.
+    feature_ids
+        Feature ids (e.g. Ensembl ids or peak names), one per column of ``counts``.
+    feature_names
+        Feature names (e.g. gene symbols), one per column of ``counts``.
+    path
+        Output file, written atomically.
+    genome
+        Genome name stored for every feature.
+    intervals
+        One ``chrom:start-end`` per feature, stored as the ``interval`` feature tag; no such tag
+        when None.
+    feature_type
+        The feature type of every feature, or one per feature.
+
+    Raises
+    ------
+    ValueError
+        When ``feature_type`` is a sequence whose length differs from the number of features (no
+        file is written then).
     """
     import h5py
 
@@ -317,7 +490,19 @@ def tsv_lines(*columns: Iterable) -> str:
     """Rows of tab-separated fields, one line each, from equally long columns (arrays, lists or
     iterators such as ``itertools.repeat``; the shortest ends the rows). Python's own
     formatting of plain ints and strs: about 3x faster than ``DataFrame.to_csv`` for the
-    millions of fragment and insertion lines the ATAC stages write."""
+    millions of fragment and insertion lines the ATAC stages write.
+
+    Parameters
+    ----------
+    *columns
+        The columns, in field order; numpy arrays are converted with ``tolist()`` first.
+
+    Returns
+    -------
+    str
+        One newline-terminated line per row, fields formatted with ``str.format``; empty when the
+        shortest column is empty.
+    """
     line = "\t".join(["{}"] * len(columns)) + "\n"
     return "".join(map(line.format, *(c.tolist() if isinstance(c, np.ndarray) else c for c in columns)))
 

@@ -25,6 +25,21 @@ def atac_qc_pass(obs: pd.DataFrame, *, min_fragments: int, min_tss_enrichment: f
     """ATAC-side QC of paired cells: enough unique fragments and TSS enrichment.
 
     Imported peak matrices carry no fragment QC; there a cell passes when it has any open peak.
+
+    Parameters
+    ----------
+    obs
+        Per-cell ATAC ``obs`` with ``n_fragments``, ``tss_enrichment`` and ``n_peaks``; when every
+        ``n_fragments`` is NaN (an imported peak matrix) only ``n_peaks`` is used.
+    min_fragments
+        Least unique fragments of a passing cell.
+    min_tss_enrichment
+        Least TSS enrichment of a passing cell (a missing value counts as 0).
+
+    Returns
+    -------
+    pandas.Series
+        bool, on the index of ``obs``: True for the cells that pass.
     """
     if obs["n_fragments"].isna().all():
         return obs["n_peaks"] > 0
@@ -36,6 +51,33 @@ def pair_cells(rna_obs: pd.DataFrame, atac_obs: pd.DataFrame, rna_passed: pd.Ser
 
     ``rna_obs``/``atac_obs`` index every cell each modality saw (``{sample}#{barcode}``) and have
     a ``sample`` column; ``*_passed`` are boolean Series on the same index.
+
+    Parameters
+    ----------
+    rna_obs
+        Every RNA cell, indexed by cell name, with a ``sample`` column.
+    atac_obs
+        Every ATAC cell, indexed by cell name, with a ``sample`` column.
+    rna_passed
+        Whether each RNA cell passed RNA QC; a cell missing from it counts as failed.
+    atac_passed
+        Whether each ATAC cell passed ATAC QC (:func:`atac_qc_pass`); a cell missing from it counts
+        as failed.
+
+    Returns
+    -------
+    tuple
+        ``(paired, report)``: ``paired`` the list of cell names that passed both QCs, in the order of
+        ``rna_obs``; ``report`` a DataFrame with one row per sample (RNA samples in order of first
+        appearance, then ATAC-only ones) and columns ``sample``, ``rna_cells``, ``rna_passed_qc``,
+        ``atac_cells``, ``atac_passed_qc``, ``paired``, ``dropped_rna_failed_atac_qc``,
+        ``dropped_rna_no_atac``, ``dropped_atac_failed_rna_qc`` and ``dropped_atac_no_rna`` (cell
+        counts).
+
+    Raises
+    ------
+    PairingError
+        When no cell passed both QCs.
     """
     rna_ok = set(rna_obs.index[rna_passed.reindex(rna_obs.index, fill_value=False).to_numpy()])
     atac_ok = set(atac_obs.index[atac_passed.reindex(atac_obs.index, fill_value=False).to_numpy()])
@@ -81,6 +123,22 @@ def stratified_split(labels: pd.Series, fractions: Mapping[str, float], seed: in
 
     Within each cell type the cells are shuffled and cut at the configured fractions; a type
     with at least three cells gets at least one validation and one test cell.
+
+    Parameters
+    ----------
+    labels
+        Cell type of each cell, indexed by cell name.
+    fractions
+        ``val`` and ``test`` fractions (``train`` is the rest; its own value is not read). Each cell
+        type's count of validation and test cells is its size times the fraction, rounded.
+    seed
+        Seed of the shuffle (one generator, cell types taken in sorted order).
+
+    Returns
+    -------
+    pandas.Series
+        ``"train"``, ``"val"`` or ``"test"`` for each cell, on the index of ``labels``, as a
+        categorical with the categories in that order.
     """
     rng = np.random.default_rng(seed)
     split = pd.Series("train", index=labels.index, dtype=object)
@@ -99,7 +157,26 @@ def stratified_split(labels: pd.Series, fractions: Mapping[str, float], seed: in
 
 def write_paired(rna, atac, cell_type: pd.Series, *, split: pd.Series, path: str) -> None:
     """Write ``paired.h5mu``: modalities ``rna`` and ``atac`` on the same cells, same order,
-    with ``cell_type`` and ``split`` in the global and the per-modality ``obs``."""
+    with ``cell_type`` and ``split`` in the global and the per-modality ``obs``.
+
+    Parameters
+    ----------
+    rna
+        RNA AnnData of the paired cells; its ``obs`` gains ``cell_type`` and ``split`` in place.
+    atac
+        ATAC AnnData of the same cells in the same order; its ``obs`` gains the same columns.
+    cell_type
+        Cell type of each cell, indexed by cell name (stored as categorical).
+    split
+        ``train``/``val``/``test`` of each cell, indexed by cell name (:func:`stratified_split`).
+    path
+        The ``.h5mu`` file, written atomically.
+
+    Raises
+    ------
+    ValueError
+        When the two modalities' cell names differ, or are in another order.
+    """
     import mudata as md
 
     if not rna.obs_names.equals(atac.obs_names):

@@ -38,7 +38,27 @@ def atac_qc_figure(
     min_tss_enrichment: float | None = None,
 ) -> None:
     """Six-panel ATAC QC: barcode rank, TSS enrichment vs depth, fragment lengths, TSS profile,
-    FRiP and nucleosome signal, one colour per sample."""
+    FRiP and nucleosome signal, one colour per sample.
+
+    Parameters
+    ----------
+    barcodes
+        Sample -> its barcode table (``n_fragments``, ``tss_enrichment``, ``is_cell``), as
+        :func:`grids.atac.stage.run_barcode_qc` writes it. Empty for precomputed peak matrices: the
+        figure is then one histogram of open peaks per cell (``cells["n_peaks"]``) per sample.
+    profiles
+        Sample -> ``fragment_lengths`` and ``tss_profile`` arrays
+        (:class:`grids.atac.qc.BarcodeQC`), for every sample of ``barcodes``.
+    cells
+        Per-cell ``obs`` of the merged ATAC matrix (:func:`grids.atac.stage.merge_sample_matrices`):
+        ``sample``, ``frip``, ``nucleosome_signal`` (``n_peaks`` for the precomputed case).
+    path
+        PNG file, written atomically.
+    min_fragments
+        Cell-calling threshold drawn as a dashed line on the first two panels; none when None or 0.
+    min_tss_enrichment
+        Threshold drawn on the TSS enrichment panel; none when None or 0.
+    """
     plt = _pyplot()
     if not barcodes:
         # Precomputed peak matrices: no fragments, so only accessibility per cell.

@@ -21,6 +21,24 @@ def logged(log_path: str | Path | None) -> Iterator[logging.Logger]:
     failed and removes its outputs. SIGTERM (Snakemake cancelling a job, ``scancel``, SLURM
     preemption) is turned into an exception too: Python's default would exit on the spot,
     skipping the clean-up of temporary files and the last checkpoint's log line.
+
+    Parameters
+    ----------
+    log_path
+        The rule's log file, overwritten (its folder created if missing); logging goes at INFO level
+        to it, and stderr is redirected to it inside the block. None or empty: logging is only set up
+        at INFO level on stderr (``logging.basicConfig``), nothing redirected or caught.
+
+    Yields
+    ------
+    logging.Logger
+        The ``grids`` logger.
+
+    Raises
+    ------
+    Terminated
+        A ``SystemExit`` with code 143, when the process gets SIGTERM inside the block (SIGTERM is
+        handled so only in the main thread). Exceptions from the block are re-raised after logging.
     """
     logger = logging.getLogger("grids")
     if not log_path:

@@ -28,7 +28,27 @@ _PEAK_NAME = re.compile(r"^(?P<chrom>.+?)[:_-](?P<start>\d+)[-_](?P<end>\d+)$")
 
 
 def parse_peak_names(names: Sequence[str], source: str) -> pd.DataFrame:
-    """chrom/start/end from peak names like ``chr1:100-200``, ``chr1-100-200`` or ``chr1_100_200``."""
+    """chrom/start/end from peak names like ``chr1:100-200``, ``chr1-100-200`` or ``chr1_100_200``.
+
+    Parameters
+    ----------
+    names
+        Peak names. The chromosome is everything before the last two numbers, so contig names with
+        separators of their own (``chr1_KI270706v1_random``) are kept whole.
+    source
+        The file the names come from; named in the error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``chrom`` (str), ``start`` and ``end`` (int64, as written in the names), one row per name in
+        the order of ``names``, index 0..n-1.
+
+    Raises
+    ------
+    ValueError
+        When a name matches none of the three forms; the message shows up to three such names.
+    """
     parsed = pd.Series(list(names), dtype=str).str.extract(_PEAK_NAME)
     bad = parsed["chrom"].isna()
     if bad.any():
@@ -110,7 +130,41 @@ def read_peak_matrix(
     *,
     exclude_chromosomes: Sequence[str] = (),
 ) -> tuple[sp.csr_matrix, list[str], pd.DataFrame]:
-    """Binary cells x peaks (uint8 CSR), the cell barcodes and the peaks (chrom, start, end, name)."""
+    """Binary cells x peaks (uint8 CSR), the cell barcodes and the peaks (chrom, start, end, name).
+
+    Parameters
+    ----------
+    path
+        A Cell Ranger ARC/ATAC ``.h5`` (its ``Peaks`` features), an ``.h5ad`` or an ``.h5mu`` (its
+        ``atac`` modality), chosen by the suffix. Peak coordinates come from ``var`` columns
+        ``chrom``, ``start``, ``end`` when all three are there, else from the peak names
+        (:func:`parse_peak_names`).
+    chrom_sizes
+        Chromosome -> length; peaks on other chromosomes are dropped (logged), and its order sorts
+        the peaks. Its ``source`` attribute, when it has one, names it in errors.
+    exclude_chromosomes
+        Chromosomes whose peaks are dropped as well.
+
+    Returns
+    -------
+    tuple
+        ``(X, barcodes, peaks)``: ``X`` the cells x kept peaks matrix as uint8 CSR, 1 where the
+        stored value is > 0, indices sorted; ``barcodes`` the cell barcodes (``obs_names``) as str, in
+        file order, one per row; ``peaks`` a DataFrame of ``chrom``, ``start``, ``end`` (int64) and
+        ``name`` (``chrom:start-end``), one row per column of ``X``, sorted by the chrom-sizes order,
+        then start, index 0..n-1.
+
+    Raises
+    ------
+    FileNotFoundError
+        When an ``.h5ad`` or ``.h5mu`` ``path`` does not exist.
+    ValueError
+        When the file is unreadable (a missing ``.h5``, truncated or not HDF5), of another suffix, lacks ``Peaks``
+        features (``.h5``) or an ``atac`` modality (``.h5mu``); when coordinates cannot be read from
+        ``var`` or the names; when its contig names differ from ``chrom_sizes`` only in the ``chr``
+        prefix; when no peak is left on the chrom-sizes chromosomes; or when a kept peak is empty
+        (end <= start), starts below 0, ends past its chromosome or is listed twice.
+    """
     path = Path(path)
     adata = _load(path)
     var = adata.var

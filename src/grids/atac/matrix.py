@@ -77,6 +77,38 @@ def build_peak_matrix(
 
     Fragments of other barcodes are skipped. Memory holds one chunk of fragments plus the
     (cell, peak) pairs found so far, deduplicated chunk by chunk.
+
+    Parameters
+    ----------
+    fragments
+        Fragments file, read with :func:`grids.fragments.iter_fragments`.
+    chrom_sizes
+        Chromosome -> length, as for :func:`grids.fragments.iter_fragments`.
+    peaks
+        ``chrom``, ``start``, ``end`` (0-based, half-open); each chromosome's peaks contiguous,
+        sorted by start and non-overlapping, as :func:`grids.atac.peaks.consensus_peaks` writes
+        them. Matrix columns follow its row order.
+    barcodes
+        The cells, one row each, in this order; each listed once.
+    chunk_size
+        Fragment lines read per chunk.
+    skip_unknown_chroms
+        Drop fragments on chromosomes absent from ``chrom_sizes`` instead of raising.
+
+    Returns
+    -------
+    PeakMatrix
+        ``X``: cells x peaks uint8 CSR, 1 where at least one Tn5 insertion of the cell falls in the
+        peak; ``n_fragments``: fragment lines of each cell (int64; a fragment's count column is not
+        used); ``n_in_peaks``: fragments of each cell with either insertion in a peak.
+
+    Raises
+    ------
+    ValueError
+        When a peak chromosome is not in ``chrom_sizes``, a chromosome's peaks are not contiguous,
+        overlap, are unsorted or empty (end <= start), or ``barcodes`` repeats a barcode.
+    grids.fragments.FragmentsError
+        When the fragments file is missing, malformed or unsorted (:func:`grids.fragments.iter_fragments`).
     """
     blocks = _peak_blocks(peaks, chrom_sizes)
     n_cells, n_peaks = len(barcodes), len(peaks)

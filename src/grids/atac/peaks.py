@@ -44,6 +44,35 @@ def write_insertions(
     ``groups`` maps barcode -> the pseudobulks it belongs to (e.g. ``["all", "B"]``), so every
     pseudobulk is written in one pass over the fragments; barcodes not in it are ignored.
     ``outputs`` maps pseudobulk -> BED path. Returns insertions written per pseudobulk.
+
+    Parameters
+    ----------
+    fragments
+        Fragments file, read with :func:`grids.fragments.iter_fragments`.
+    chrom_sizes
+        Chromosome -> length, as for :func:`grids.fragments.iter_fragments`.
+    groups
+        Barcode -> names of the pseudobulks it belongs to; pseudobulks missing from ``outputs`` are
+        not written.
+    outputs
+        Pseudobulk -> BED file, written atomically: one ``chrom, position, position + 1`` line per
+        insertion (at ``start`` and ``end - 1`` of each fragment, whatever its count), unsorted (MACS
+        sorts its input). A pseudobulk without a fragment gets an empty file.
+    chunk_size
+        Fragment lines read per chunk.
+    skip_unknown_chroms
+        Drop fragments on chromosomes absent from ``chrom_sizes`` instead of raising.
+
+    Returns
+    -------
+    dict
+        Pseudobulk -> number of insertions written (two per fragment), for every key of ``outputs``,
+        in sorted order.
+
+    Raises
+    ------
+    grids.fragments.FragmentsError
+        When the fragments file is missing, malformed or unsorted; no BED file is written then.
     """
     chroms = np.array(list(chrom_sizes), dtype=object)
     names = sorted(set(outputs))
@@ -95,6 +124,39 @@ def call_peaks(
 
     Raises :class:`PeakCallingError` when MACS fails (its stderr tail is included) or calls
     no peak.
+
+    Parameters
+    ----------
+    insertions
+        BED of Tn5 insertions (:func:`write_insertions`).
+    outdir
+        Folder for MACS's outputs; created if missing.
+    name
+        MACS's ``-n``: the prefix of its output files.
+    genome_size
+        MACS's ``-g``: the effective genome size in bp, or a MACS shorthand such as ``hs``.
+    caller
+        The MACS executable to run from PATH: ``macs2`` or ``macs3``.
+    shift
+        MACS's ``--shift`` (with ``--nomodel``); with the default ``extsize``, each insertion becomes a
+        200 bp window centred on it.
+    extsize
+        MACS's ``--extsize``.
+    qvalue
+        MACS's ``-q``: the q-value cutoff.
+    nolambda
+        Pass ``--nolambda`` (MACS then uses the genome-wide background, not a local lambda).
+
+    Returns
+    -------
+    pathlib.Path
+        ``outdir / f"{name}_peaks.narrowPeak"``, non-empty. MACS writes its other outputs
+        (``{name}_peaks.xls``, ``{name}_summits.bed``) there too.
+
+    Raises
+    ------
+    PeakCallingError
+        When ``caller`` is not on PATH, exits non-zero, or leaves no or an empty narrowPeak file.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +184,25 @@ def call_peaks(
 
 
 def read_peaks_bed(path: str | Path) -> pd.DataFrame:
-    """Read a BED/narrowPeak file's first three columns (plus name when present); plain or gzip."""
+    """Read a BED/narrowPeak file's first three columns (plus name when present); plain or gzip.
+
+    Parameters
+    ----------
+    path
+        BED or narrowPeak file, plain or gzip (decided by its content); no header, ``#`` comments
+        skipped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``chrom`` (str), ``start``, ``end`` as written, and ``name`` (the fourth column as str, ``""``
+        when the file has three columns); one row per line in file order, index 0..n-1.
+
+    Raises
+    ------
+    ValueError
+        When the file has fewer than three columns, or its gzip data is truncated or corrupt.
+    """
     with gzip_errors(path):
         frame = pd.read_csv(path, sep="\t", header=None, comment="#", dtype={0: str},
                             compression="gzip" if is_gzip(path) else None)
@@ -146,6 +226,34 @@ def consensus_peaks(
     Overlapping or touching peaks are merged (bedtools merge), blacklisted regions removed
     (bedtools subtract -A), peaks on contigs absent from ``chrom_sizes`` or excluded dropped,
     and the result sorted by the chrom-sizes order, then start. Names are ``chrom:start-end``.
+
+    Parameters
+    ----------
+    peak_files
+        BED or narrowPeak files (plain or gzip), e.g. one per pseudobulk; their first three columns
+        are read.
+    chrom_sizes
+        Chromosome -> length; only its names and their order are used. Its ``source`` attribute, when
+        it has one, names it in errors.
+    blacklist
+        BED (plain or gzip) of problem regions: a merged peak overlapping one is removed whole. None:
+        no blacklist.
+    exclude_chromosomes
+        Chromosomes whose peaks are dropped too.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``chrom``, ``start``, ``end`` (0-based, half-open), ``name``; sorted by the chrom-sizes order,
+        then start, index 0..n-1.
+
+    Raises
+    ------
+    PeakCallingError
+        When no peak lies on the kept chromosomes, the blacklist's contig names differ from
+        ``chrom_sizes`` only in the ``chr`` prefix, or the blacklist removes every merged peak.
+    ValueError
+        When a peak file or the blacklist has fewer than three columns or truncated gzip data.
     """
     import pybedtools
 
@@ -187,6 +295,15 @@ def consensus_peaks(
 
 
 def write_peaks_bed(peaks: pd.DataFrame, path: str | Path) -> None:
-    """Write chrom, start, end, name as BED (no header)."""
+    """Write chrom, start, end, name as BED (no header).
+
+    Parameters
+    ----------
+    peaks
+        Frame with ``chrom``, ``start``, ``end`` and ``name`` columns (others are not written), one
+        line per row in its order.
+    path
+        Output BED, written atomically.
+    """
     with atomic_output(path) as tmp:
         peaks[["chrom", "start", "end", "name"]].to_csv(tmp, sep="\t", header=False, index=False)

@@ -84,7 +84,41 @@ def barcode_qc(
     chunk_size: int = 2_000_000,
     skip_unknown_chroms: bool = False,
 ) -> BarcodeQC:
-    """Stream a fragments file once and compute QC for every barcode in it."""
+    """Stream a fragments file once and compute QC for every barcode in it.
+
+    Parameters
+    ----------
+    fragments
+        Fragments file, read with :func:`grids.fragments.iter_fragments`.
+    chrom_sizes
+        Chromosome -> length, as for :func:`grids.fragments.iter_fragments`.
+    tss
+        ``chrom``, ``position`` (0-based) and ``strand`` of each TSS (:func:`grids.genome.read_tss`);
+        every chrom must be in ``chrom_sizes``. Insertions count towards the nearest TSS on their
+        chromosome; chromosomes without a TSS add nothing to the TSS counts.
+    chunk_size
+        Fragment lines read per chunk.
+    skip_unknown_chroms
+        Drop fragments on chromosomes absent from ``chrom_sizes`` instead of raising.
+
+    Returns
+    -------
+    BarcodeQC
+        ``table``: one row per barcode, in order of first appearance in the file, index 0..n-1, with
+        ``barcode``, ``n_fragments`` (lines), ``n_reads`` (sum of the count column),
+        ``tss_enrichment``, ``nucleosome_signal`` (as defined in the module docstring; mono-nucleosome
+        fragments are 147 to 293 bp) and ``tss_insertions`` (insertions within 50 bp of a TSS).
+        ``fragment_lengths``: fragments by length 0..1000 bp (longer ones in the last bin).
+        ``tss_profile``: insertions by signed, strand-aware distance -2000..2000 bp to the nearest
+        TSS (index = distance + 2000; negative upstream). Both profiles sum over all barcodes.
+
+    Raises
+    ------
+    ValueError
+        When a chrom of ``tss`` is not in ``chrom_sizes``.
+    grids.fragments.FragmentsError
+        When the fragments file is missing, malformed or unsorted.
+    """
     chroms = list(chrom_sizes)
     tss_by_rank = {}
     for chrom, block in tss.groupby("chrom", sort=False):
@@ -149,6 +183,30 @@ def call_cells(
     With RNA barcodes (paired multiome), a cell is an RNA cell present in the fragments; the
     thresholds are for ATAC-only calling and are reported, not applied, here. Without them, a
     cell has at least ``min_fragments`` unique fragments and TSS enrichment >= the minimum.
+
+    Parameters
+    ----------
+    table
+        :attr:`BarcodeQC.table`: ``barcode``, ``n_fragments`` and ``tss_enrichment`` are read.
+    rna_barcodes
+        The sample's RNA cell barcodes; None for ATAC-only calling.
+    min_fragments
+        Least unique fragments of a cell (ATAC-only calling).
+    min_tss_enrichment
+        Least TSS enrichment of a cell (ATAC-only calling).
+    source
+        What the data came from; named in the errors.
+
+    Returns
+    -------
+    pandas.Series
+        bool, on the index of ``table``: True for the barcodes called cells.
+
+    Raises
+    ------
+    ValueError
+        When no barcode is called: no fragment barcode is an RNA barcode, or none passes both
+        thresholds.
     """
     if rna_barcodes is not None:
         is_cell = table["barcode"].isin(set(rna_barcodes))

@@ -38,7 +38,52 @@ def run_barcode_qc(
     out_table: str,
     out_profiles: str,
 ) -> pd.DataFrame:
-    """Per-barcode QC of one sample and its cell calls; writes a TSV and the aggregate profiles."""
+    """Per-barcode QC of one sample and its cell calls; writes a TSV and the aggregate profiles.
+
+    Parameters
+    ----------
+    fragments
+        The sample's fragments file.
+    gtf
+        Genome annotation; the TSSs of its gene records on the chrom-sizes chromosomes are used (with
+        none, a warning is logged and TSS enrichment is 0).
+    chrom_sizes
+        UCSC chrom sizes file.
+    rna
+        The sample's RNA matrix (10x h5, h5ad, h5mu or mtx folder); read only when ``cells`` is
+        ``"rna"``.
+    cells
+        ``"rna"``: the cells are the RNA cells found in the fragments (paired multiome); any other
+        value: barcodes passing ``min_fragments`` and ``min_tss_enrichment``.
+    min_fragments
+        Least unique fragments of a cell, when calling cells by thresholds.
+    min_tss_enrichment
+        Least TSS enrichment of a cell, when calling cells by thresholds.
+    chunk_size
+        Fragment lines read per chunk.
+    skip_unknown_chroms
+        Drop fragments on chromosomes absent from the chrom sizes instead of raising.
+    out_table
+        TSV written: the returned table with ``tss_enrichment`` and ``nucleosome_signal`` rounded to
+        4 decimals.
+    out_profiles
+        ``.npz`` written with the arrays ``fragment_lengths`` and ``tss_profile`` of
+        :class:`grids.atac.qc.BarcodeQC`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :attr:`grids.atac.qc.BarcodeQC.table` plus a bool ``is_cell`` column, sorted by
+        ``n_fragments``, largest first (ties in file order), unrounded.
+
+    Raises
+    ------
+    ValueError
+        When the GTF has no gene record or its contig names differ from the chrom sizes only in the
+        ``chr`` prefix, when the chrom sizes file is malformed, or when no barcode is called a cell
+        (:func:`grids.atac.qc.call_cells`); :class:`grids.fragments.FragmentsError` for a bad
+        fragments file.
+    """
     sizes = read_chrom_sizes(chrom_sizes)
     tss = read_tss(gtf)
     check_contig_naming(pd.unique(tss["chrom"]), sizes, source=gtf, known_source=chrom_sizes)
@@ -70,7 +115,30 @@ def run_barcode_qc(
 
 def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> dict[str, list[str]]:
     """Barcode -> pseudobulks it belongs to: "all" for every cell, plus its cell type when
-    calling per type."""
+    calling per type.
+
+    Parameters
+    ----------
+    barcode_table
+        TSV from :func:`run_barcode_qc`; its ``barcode`` and ``is_cell`` columns are read.
+    labels
+        TSV whose first two columns are ``barcode`` and ``cell_type``; needed only with
+        ``per_cell_type``.
+    per_cell_type
+        Also put each labelled cell in the pseudobulk of its cell type.
+
+    Returns
+    -------
+    dict
+        Cell barcode -> ``["all"]``, or ``["all", safe_group_name(cell_type)]`` for a cell listed in
+        ``labels`` when ``per_cell_type``; only cells (``is_cell``), in the table's order.
+
+    Raises
+    ------
+    ValueError
+        With ``per_cell_type``: when ``labels`` is not given, its first two columns are not
+        ``barcode`` and ``cell_type``, or two cell types have the same :func:`safe_group_name`.
+    """
     table = pd.read_csv(barcode_table, sep="\t", usecols=["barcode", "is_cell"], dtype={"barcode": str})
     cells = table.loc[table["is_cell"], "barcode"].astype(str)
     if not per_cell_type:
@@ -92,7 +160,19 @@ def cell_groups(barcode_table: str, labels: str | None, per_cell_type: bool) -> 
 
 
 def safe_group_name(cell_type: str) -> str:
-    """A cell type as a file-name-safe pseudobulk name."""
+    """A cell type as a file-name-safe pseudobulk name.
+
+    Parameters
+    ----------
+    cell_type
+        Cell type label (converted with ``str``).
+
+    Returns
+    -------
+    str
+        The label with every character other than a letter, digit, ``-``, ``_`` or ``.`` replaced by
+        ``_``; distinct labels may map to one name.
+    """
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(cell_type))
 
 
@@ -118,7 +198,42 @@ def run_sample_matrix(
     skip_unknown_chroms: bool,
     out_h5ad: str,
 ) -> None:
-    """Binary cells x peaks AnnData of one sample, cells in the RNA matrix's order when paired."""
+    """Binary cells x peaks AnnData of one sample, cells in the RNA matrix's order when paired.
+
+    Parameters
+    ----------
+    sample
+        Sample name: ``obs["sample"]`` and the prefix of the cell names.
+    fragments
+        The sample's fragments file.
+    chrom_sizes
+        UCSC chrom sizes file.
+    peaks
+        Consensus peak BED (sorted, non-overlapping: :func:`grids.atac.peaks.consensus_peaks`).
+    barcode_table
+        TSV from :func:`run_barcode_qc`.
+    rna
+        The sample's RNA matrix: when given, every one of its cells is a row, in its order, and a cell
+        without fragments gets an empty row (``n_fragments`` 0, logged). None: the called cells
+        (``is_cell``) of ``barcode_table``, sorted by barcode.
+    chunk_size
+        Fragment lines read per chunk.
+    skip_unknown_chroms
+        Drop fragments on chromosomes absent from the chrom sizes instead of raising.
+    out_h5ad
+        The AnnData written (gzip-compressed): ``X`` binary uint8 CSR cells x peaks; ``obs`` indexed
+        by ``{sample}#{barcode}`` (``cell``) with ``sample``, ``barcode``, ``n_fragments``,
+        ``n_reads``, ``tss_enrichment``, ``nucleosome_signal`` (from the barcode table; NaN for a
+        cell without fragments), ``frip`` and ``n_peaks``; ``var`` indexed by peak name (``peak``)
+        with ``chrom``, ``start``, ``end``.
+
+    Raises
+    ------
+    ValueError
+        When the peaks are unsorted, overlapping or on a chromosome missing from the chrom sizes,
+        or the RNA barcodes repeat one (:func:`grids.atac.matrix.build_peak_matrix`);
+        :class:`grids.fragments.FragmentsError` for a bad fragments file.
+    """
     sizes = read_chrom_sizes(chrom_sizes)
     peak_table = read_peaks_bed(peaks)
     table = pd.read_csv(barcode_table, sep="\t", dtype={"barcode": str}).set_index("barcode")
@@ -142,7 +257,29 @@ def run_sample_matrix(
 
 
 def merge_sample_matrices(h5ads: Sequence[str], out_h5ad: str, out_qc: str) -> "object":
-    """Concatenate per-sample matrices (same peaks) into ``atac.h5ad`` and ``qc.tsv``."""
+    """Concatenate per-sample matrices (same peaks) into ``atac.h5ad`` and ``qc.tsv``.
+
+    Parameters
+    ----------
+    h5ads
+        Per-sample AnnData files (:func:`run_sample_matrix`), concatenated in this order.
+    out_h5ad
+        The merged AnnData written (gzip-compressed), ``uns["binarized"]`` set to True.
+    out_qc
+        TSV written: the merged ``obs`` with its index as a first ``cell`` column, rounded to 4
+        decimals.
+
+    Returns
+    -------
+    anndata.AnnData
+        The merged cells x peaks matrix: cells of each sample in turn, ``var`` of the first file,
+        ``obs`` columns the samples share.
+
+    Raises
+    ------
+    ValueError
+        When a file's peaks (``var_names``) differ from those of the first.
+    """
     import anndata as ad
 
     parts = [ad.read_h5ad(p) for p in h5ads]
@@ -159,7 +296,23 @@ def merge_sample_matrices(h5ads: Sequence[str], out_h5ad: str, out_qc: str) -> "
 
 
 def qc_figure_inputs(samples: Sequence[str], tables: Sequence[str], profiles: Sequence[str]):
-    """Per-sample barcode tables and aggregate profiles, keyed by sample, for the QC figure."""
+    """Per-sample barcode tables and aggregate profiles, keyed by sample, for the QC figure.
+
+    Parameters
+    ----------
+    samples
+        Sample names.
+    tables
+        Barcode TSVs from :func:`run_barcode_qc`, one per sample in the same order.
+    profiles
+        Profile ``.npz`` files from :func:`run_barcode_qc`, one per sample in the same order.
+
+    Returns
+    -------
+    tuple of dict
+        ``(barcodes, profiles)``: sample -> barcode table (DataFrame), and sample -> ``{name: array}``
+        of its ``.npz`` (``fragment_lengths``, ``tss_profile``), in the order of ``samples``.
+    """
     barcodes = {s: pd.read_csv(t, sep="\t") for s, t in zip(samples, tables)}
     loaded = {s: dict(np.load(p)) for s, p in zip(samples, profiles)}
     return barcodes, loaded

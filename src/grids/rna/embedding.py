@@ -27,10 +27,24 @@ def umap(
 ) -> pd.DataFrame:
     """UMAP coordinates from Pegasus (``pg.umap`` on the HVG PCA).
 
+    Parameters
+    ----------
+    adata
+        Log-normalised cells x genes (:func:`grids.rna.qc.rna_qc`); the PCA uses the genes of
+        ``var['highly_variable_features']`` when at least two are marked, else every gene.
+    n_pcs
+        PCA components; fewer when the data has too few genes or cells (logged).
+    n_neighbors
+        Neighbours of the UMAP graph, at most the number of cells - 1.
+    random_state
+        Seed of the PCA and the UMAP.
+    n_jobs
+        Threads for Pegasus.
+
     Returns
     -------
     pandas.DataFrame
-        Index: cell names; columns ``umap1``, ``umap2``.
+        Index: cell names (named ``cell``, in the order of ``adata``); columns ``umap1``, ``umap2``.
     """
     import pegasus as pg
 

@@ -12,7 +12,20 @@ __all__ = ["qc_violin_figure", "umap_figure"]
 
 
 def umap_figure(coords: pd.DataFrame, labels: pd.Series, path: PathLike, *, title: str = "RNA UMAP") -> None:
-    """PNG scatter of UMAP coordinates coloured by cell type (cells without a label in grey)."""
+    """PNG scatter of UMAP coordinates coloured by cell type (cells without a label in grey).
+
+    Parameters
+    ----------
+    coords
+        ``umap1``, ``umap2`` per cell, indexed by cell name (:func:`grids.rna.embedding.umap`).
+    labels
+        Cell type per cell name; cells of ``coords`` missing from it (or NaN) are unlabelled. The
+        legend lists the types in sorted order with their cell counts.
+    path
+        PNG file, written atomically.
+    title
+        Figure title.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 6))
     types = labels.reindex(coords.index)
@@ -42,6 +55,27 @@ def qc_violin_figure(
     """Violins of n_genes, n_counts and percent_mito per sample, thresholds as dashed lines.
 
     ``qc`` is the table from :func:`rna_qc`; the threshold keywords match its options.
+    A threshold above twice a panel's largest value is named in a note instead of drawn, so it
+    does not squash the violins.
+
+    Parameters
+    ----------
+    qc
+        The QC table of :func:`grids.rna.qc.rna_qc`: ``sample``, ``n_genes``, ``n_counts``,
+        ``percent_mito`` and ``passed_qc`` (the tick labels give passing/all cells per sample).
+        Samples in order of first appearance.
+    path
+        PNG file, written atomically.
+    min_genes
+        Lower threshold line on the genes panel; none when None.
+    max_genes
+        Upper threshold line on the genes panel; none when None.
+    min_umis
+        Lower threshold line on the UMI panel; none when None.
+    max_umis
+        Upper threshold line on the UMI panel; none when None.
+    percent_mito
+        Upper threshold line on the mitochondrial panel; none when None.
     """
     plt = _pyplot()
     samples = list(dict.fromkeys(qc["sample"].astype(str)))

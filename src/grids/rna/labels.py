@@ -49,6 +49,12 @@ def check_targets(genes: Iterable[str], targets: pd.DataFrame | Iterable[str], *
         A table with a ``gene`` column (e.g. cell_type, gene) or plain gene names.
     source
         What ``genes`` come from, for the message.
+
+    Raises
+    ------
+    ValueError
+        When a target gene is not among ``genes`` (every such gene listed, with up to three close
+        names), or a ``targets`` table has no ``gene`` column.
     """
     if isinstance(targets, pd.DataFrame):
         if "gene" not in targets:
@@ -75,10 +81,24 @@ def read_labels(tables: Mapping[str, PathLike]) -> pd.Series:
 
     Barcodes are prefixed ``{sample}#``; a barcode already written that way is kept.
 
+    Parameters
+    ----------
+    tables
+        Sample -> its table (plain or gzip) with a header naming ``barcode`` and ``cell_type``
+        (other columns ignored); rows without a barcode are skipped, cell types are stripped of
+        surrounding blanks.
+
     Returns
     -------
     pandas.Series
-        Cell name -> cell type, named ``cell_type``.
+        Cell name -> cell type, named ``cell_type``; the index is named ``cell``, in table order,
+        sample by sample.
+
+    Raises
+    ------
+    ValueError
+        When a table lacks one of the two columns, a row with a barcode has no (or a blank) cell
+        type, a cell is labelled twice, or a gzip table is truncated or corrupt.
     """
     series = []
     for sample, path in tables.items():
@@ -105,10 +125,25 @@ def read_labels(tables: Mapping[str, PathLike]) -> pd.Series:
 def align_labels(labels: pd.Series, cells: Sequence[str], *, source: str = "cell-type table") -> pd.Series:
     """Labels for ``cells`` (QC-passed), warning about cells the labels do not cover.
 
+    Parameters
+    ----------
+    labels
+        Cell name -> cell type (:func:`read_labels`).
+    cells
+        Cell names to label.
+    source
+        What ``labels`` come from, for the messages.
+
     Returns
     -------
     pandas.Series
         Labels of the covered cells, in ``cells`` order; uncovered cells are left out.
+        Named ``cell_type``.
+
+    Raises
+    ------
+    ValueError
+        When ``labels`` covers none of ``cells``.
     """
     cells = pd.Index(cells)
     covered = cells.isin(labels.index)
@@ -124,11 +159,18 @@ def align_labels(labels: pd.Series, cells: Sequence[str], *, source: str = "cell
 def drop_small_cell_types(labels: pd.Series, *, min_cells: int) -> pd.Series:
     """Which cells to keep when cell types with fewer than ``min_cells`` cells are dropped.
 
+    Parameters
+    ----------
+    labels
+        Cell type of each cell.
+    min_cells
+        Least cells a kept cell type has.
+
     Returns
     -------
     pandas.Series
-        Boolean mask on ``labels.index`` (True = keep). Dropped types are logged as a warning
-        with their sizes.
+        Boolean mask on ``labels.index`` (True = keep), named ``keep``. Dropped types are logged
+        as a warning with their sizes.
 
     Raises
     ------
@@ -147,7 +189,25 @@ def drop_small_cell_types(labels: pd.Series, *, min_cells: int) -> pd.Series:
 
 
 def load_markers(markers: str | PathLike) -> dict:
-    """A Pegasus marker set: a preset name (:data:`PEGASUS_MARKER_SETS`) or a JSON file."""
+    """A Pegasus marker set: a preset name (:data:`PEGASUS_MARKER_SETS`) or a JSON file.
+
+    Parameters
+    ----------
+    markers
+        A preset name, read from the installed Pegasus package, or a path to a marker JSON file.
+
+    Returns
+    -------
+    dict
+        The parsed JSON: ``{"cell_types": [{"name", "markers": [{"genes": ["X+", ...], "weight"}],
+        ...}]}``, as Pegasus' ``infer_cell_types`` takes it.
+
+    Raises
+    ------
+    ValueError
+        When ``markers`` is neither a preset nor an existing file, or the text is not JSON of that
+        form (each cell type needs ``markers``, each marker ``genes``).
+    """
     from importlib.resources import files
 
     if str(markers) in PEGASUS_MARKER_SETS:
@@ -220,9 +280,17 @@ def infer_labels(
         Pegasus preset name (``human_immune``, ``mouse_brain``, ...) or a marker JSON path.
     resolution
         Leiden resolution.
+    n_pcs
+        PCA components (fewer on data too small for them).
+    n_neighbors
+        Neighbours per cell in Pegasus' kNN graph (``pg.neighbors``' ``K``).
     threshold
         Minimum Pegasus score for a cluster to be named; below it the cluster is called
         ``unknown_<cluster>``.
+    random_state
+        Seed of the PCA, the kNN graph and Leiden.
+    n_jobs
+        Threads for Pegasus.
     report
         Optional text file with Pegasus' per-cluster cell-type scores.
 
@@ -230,7 +298,14 @@ def infer_labels(
     -------
     pandas.Series
         Cell name -> cell type, named ``cell_type``. Clusters named alike are merged (no
-        Pegasus ``-2`` suffixes). Deterministic for a given ``random_state``.
+        Pegasus ``-2`` suffixes). Deterministic for a given ``random_state``. The index is
+        named ``cell``, in the order of ``adata``.
+
+    Raises
+    ------
+    ValueError
+        When the marker set cannot be loaded (:func:`load_markers`), none of its genes is in the
+        data, or none of its cell types has a positive marker in the data.
     """
     import pegasus as pg
 

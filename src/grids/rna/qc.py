@@ -55,12 +55,24 @@ def rna_qc(
     data
         One AnnData from :func:`read_rna` or several (one per sample; concatenated on their
         shared genes).
+    min_genes
+        Least genes detected in a passing cell.
+    max_genes
+        Genes detected in a passing cell stay below this.
+    min_umis
+        Least UMIs of a passing cell.
+    max_umis
+        UMIs of a passing cell stay below this.
+    percent_mito
+        Mitochondrial UMIs of a passing cell stay below this percentage.
     mito_prefix
         Mitochondrial gene prefix (``"MT-"`` human, ``"mt-"`` mouse). No such gene: a
         warning, ``percent_mito`` 0 and no mitochondrial filter.
     robust_percent_cells
         A gene is robust (HVG candidate, used for normalisation size factors) when detected in
         at least this percent of cells.
+    norm_count
+        Total each cell's counts are scaled to before the log (Pegasus ``log_norm``).
     n_top_hvg
         Highly variable genes to select (all robust genes when fewer).
     batch_aware
@@ -79,6 +91,13 @@ def rna_qc(
         percent_mito; ``var``: robust, highly_variable_features, target.
     qc : pandas.DataFrame
         One row per input cell: cell, sample, barcode, n_genes, n_counts, percent_mito, passed_qc.
+
+    Raises
+    ------
+    ValueError
+        When no sample is given, a sample lacks ``obs['sample']`` or ``obs['barcode']``, the
+        samples share no gene or repeat a cell name, a gene of ``keep_genes`` is not in the data,
+        no cell passes QC, or fewer than two robust genes remain.
     """
     import anndata as ad
     import pegasus as pg

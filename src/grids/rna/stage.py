@@ -33,7 +33,46 @@ def run_rna_stage(
     out_figure: str,
     out_labels: str,
 ) -> None:
-    """QC-passed, log-normalised cells x (HVGs + targets) with ``obs['cell_type']`` and a UMAP."""
+    """QC-passed, log-normalised cells x (HVGs + targets) with ``obs['cell_type']`` and a UMAP.
+
+    Parameters
+    ----------
+    rna_files
+        Sample -> RNA count file (:func:`grids.rna.inputs.read_rna`), in sample-sheet order.
+    label_tables
+        Sample -> cell-type table (:func:`grids.rna.labels.read_labels`); read only when
+        ``settings["labels"]`` is ``"given"``.
+    targets
+        The targets file (:func:`grids.config.read_targets`): its genes are kept whatever their
+        variability, and its cell types are checked against the labels.
+    settings
+        The ``rna`` config section: ``labels`` (``"given"``, else labels are inferred from
+        ``markers`` at ``leiden_resolution``), the QC thresholds ``min_genes``, ``max_genes``,
+        ``min_umis``, ``max_umis``, ``percent_mito``, and ``robust_percent_cells``, ``n_top_genes``,
+        ``batch_aware_hvg`` and ``seed`` (labels and UMAP).
+    mito_prefix
+        Mitochondrial gene prefix (:func:`grids.rna.qc.rna_qc`).
+    out_h5ad
+        The AnnData of :func:`grids.rna.qc.rna_qc`, written gzip-compressed, with a categorical
+        ``obs["cell_type"]`` (NaN for a cell the given tables do not label) and ``obsm["X_umap"]``.
+    out_qc
+        TSV of the per-cell QC table (every input cell).
+    out_figure
+        PNG of the QC violins (:func:`grids.rna.figures.qc_violin_figure`).
+    out_labels
+        TSV of ``cell``, ``sample``, ``cell_type`` for the QC-passed cells.
+
+    Raises
+    ------
+    ValueError
+        When an input cannot be read (:func:`grids.rna.inputs.read_rna`,
+        :func:`grids.rna.labels.read_labels`), a target gene is in none of the RNA matrices, a
+        target's cell type is not among the given labels, the given labels cover no QC-passed
+        cell, or QC or label inference fails (:func:`grids.rna.qc.rna_qc`,
+        :func:`grids.rna.labels.infer_labels`); :class:`grids.config.ConfigError` for a bad
+        targets file; FileNotFoundError for a missing RNA file. An inferred label set that misses a
+        target's cell type is only a warning.
+    """
     parts = [read_rna(path, sample) for sample, path in rna_files.items()]
     target_table = read_targets(targets)
     genes = set().union(*(p.var_names for p in parts))

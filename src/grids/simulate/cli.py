@@ -16,7 +16,21 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``grids-simulate``: write simulated samples (and, optionally, redundancy targets) to disk."""
+    """``grids-simulate``: write simulated samples (and, optionally, redundancy targets) to disk.
+
+    Parameters
+    ----------
+    argv
+        Command-line arguments without the program name (see ``grids-simulate --help``); None:
+        ``sys.argv[1:]``.
+
+    Raises
+    ------
+    SystemExit
+        From argparse, with status 2, for bad arguments: an unknown option or preset, a ``--set``
+        without ``KEY=VALUE``, or parameters :func:`grids.simulate.params.make_params` rejects (a
+        ``--set`` value that is not JSON raises ``json.JSONDecodeError`` instead).
+    """
     parser = argparse.ArgumentParser(prog="grids-simulate", description=__doc__)
     parser.add_argument("samples", nargs="+", help="sample names (each gets OUT/<sample>/)")
     parser.add_argument("--out", type=Path, default=Path("results/simulated"), help="output folder")

@@ -41,6 +41,25 @@ def loop_pixels(model: RegulatoryModel, cell_type: str) -> pd.DataFrame:
 
     Columns: chrom, bin1, bin2 (chromosome-local bins, bin1 <= bin2), active (CRE open in
     ``cell_type``), gene, cre_id. Promoters sit in their TSS bin, so they make no loop.
+
+    Parameters
+    ----------
+    model
+        The simulated genome and regulation; bins are ``model.params.hic_bin_size`` wide.
+    cell_type
+        One of ``model.cell_types``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns above, one row per enhancer or redundant CRE (in ``model.cres`` order) whose
+        centre lies outside its gene's TSS bin, index 0..n-1. ``active``: the CRE's open probability
+        in ``cell_type`` is at least 0.3.
+
+    Raises
+    ------
+    ValueError
+        When ``cell_type`` is not one of ``model.cell_types``.
     """
     bin_size = model.params.hic_bin_size
     k = model.cell_types.index(cell_type)
@@ -109,7 +128,27 @@ def _chrom_pixels(
 
 
 def write_hic_cool(model: RegulatoryModel, cell_type: str, path: str | os.PathLike) -> None:
-    """Write a balanced ``.cool`` for one cell type (autosomes only; chrM has no Hi-C)."""
+    """Write a balanced ``.cool`` for one cell type (autosomes only; chrM has no Hi-C).
+
+    Parameters
+    ----------
+    model
+        The simulated genome and regulation (bin size, contact and loop settings from
+        ``model.params``).
+    cell_type
+        One of ``model.cell_types``; its loops are strong where their CRE is open in it
+        (:func:`loop_pixels`), faint elsewhere.
+    path
+        The ``.cool`` file, written atomically: cis contacts only, with ICE weights balanced per
+        chromosome (the ``weight`` column). Its contents are seeded by ``model.params.seed`` and the
+        cell type; the creation date is ``SOURCE_DATE_EPOCH`` (0 when unset), so reruns are
+        byte-identical.
+
+    Raises
+    ------
+    ValueError
+        When ``cell_type`` is not one of ``model.cell_types``.
+    """
     import cooler
 
     params = model.params

@@ -331,7 +331,25 @@ def _constitutive_access(rng: np.random.Generator, n: int, n_types: int, low: fl
 
 
 def build_regulatory_model(params: SimulationParams) -> RegulatoryModel:
-    """Build the seeded genome and regulatory model shared by all samples of a simulation."""
+    """Build the seeded genome and regulatory model shared by all samples of a simulation.
+
+    Parameters
+    ----------
+    params
+        Simulation parameters; the model depends only on them (seeded by ``params.seed``).
+
+    Returns
+    -------
+    RegulatoryModel
+        Chromosomes, cell types (``CT1``, ...), genes, CREs (sorted by chromosome, then start) with
+        their accessibility per cell type, and each cell type's marker genes.
+
+    Raises
+    ------
+    ValueError
+        When the genome is too small to place every promoter or the requested orphan CREs
+        (raise ``genome_size_mb``).
+    """
     rng = np.random.default_rng(model_seed_sequence(params.seed, 0))
     chrom_sizes = _chrom_sizes(params)
     cell_types = cell_type_names(params.n_cell_types)

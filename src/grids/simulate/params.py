@@ -166,7 +166,28 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def make_params(preset: str = "demo", seed: int = 0, **overrides: Any) -> SimulationParams:
-    """Build parameters from a named preset, a seed and keyword overrides."""
+    """Build parameters from a named preset, a seed and keyword overrides.
+
+    Parameters
+    ----------
+    preset
+        A key of :data:`PRESETS`; its values replace the :class:`SimulationParams` defaults.
+    seed
+        The simulation seed.
+    **overrides
+        :class:`SimulationParams` fields (other than ``seed``) set on top of the preset.
+
+    Returns
+    -------
+    SimulationParams
+        The validated parameters.
+
+    Raises
+    ------
+    ValueError
+        When ``preset`` is unknown, an override names no field, or a value is out of range
+        (:class:`SimulationParams` names every invalid field).
+    """
     if preset not in PRESETS:
         raise ValueError(f"simulate.preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     known = {f.name for f in dataclasses.fields(SimulationParams)} - {"seed"}
@@ -177,12 +198,40 @@ def make_params(preset: str = "demo", seed: int = 0, **overrides: Any) -> Simula
 
 
 def cell_type_names(n_cell_types: int) -> list[str]:
-    """Names of the simulated cell types: CT1, CT2, ..."""
+    """Names of the simulated cell types: CT1, CT2, ...
+
+    Parameters
+    ----------
+    n_cell_types
+        How many cell types.
+
+    Returns
+    -------
+    list of str
+        ``["CT1", ..., f"CT{n_cell_types}"]``.
+    """
     return [f"CT{i + 1}" for i in range(n_cell_types)]
 
 
 def sample_seed_sequence(seed: int, sample: str, *streams: int) -> np.random.SeedSequence:
-    """A seed sequence for one sample (and sub-stream) keyed by the sample's name, not its row."""
+    """A seed sequence for one sample (and sub-stream) keyed by the sample's name, not its row.
+
+    Parameters
+    ----------
+    seed
+        The simulation seed.
+    sample
+        Sample name; its SHA-256 keys the sequence, so a sample's draws do not depend on the other
+        samples or their order.
+    *streams
+        Sub-stream numbers, appended to the entropy.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        Seeded with ``[seed, 1, digest, *streams]`` (the 1 keeps it apart from the sample-independent
+        model streams).
+    """
     digest = int.from_bytes(hashlib.sha256(sample.encode()).digest()[:8], "little")
     return np.random.SeedSequence([seed, 1, digest, *streams])
 

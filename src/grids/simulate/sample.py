@@ -64,7 +64,22 @@ class SampleOutputs:
 
 
 def sample_output_paths(root: str | Path, cell_types: list[str]) -> dict[str, str | list[str]]:
-    """Every file ``simulate_sample`` writes, keyed by role (used by the Snakemake rule)."""
+    """Every file ``simulate_sample`` writes, keyed by role (used by the Snakemake rule).
+
+    Parameters
+    ----------
+    root
+        The sample's output folder (``outdir`` of :func:`simulate_sample`).
+    cell_types
+        The model's cell types, one ``.cool`` each.
+
+    Returns
+    -------
+    dict
+        Role -> path as str: ``fragments``, ``fragments_index``, ``rna``, ``gtf``, ``chrom_sizes``,
+        ``cell_types``, ``links``, ``cres``, ``genes``, ``cells``, ``markers``, ``markers_json``, and
+        ``hic`` -> the list of ``hic/{cell_type}.cool`` paths in the order of ``cell_types``.
+    """
     out = SampleOutputs(Path(root))
     return {
         "fragments": str(out.fragments),
@@ -84,7 +99,20 @@ def sample_output_paths(root: str | Path, cell_types: list[str]) -> dict[str, st
 
 
 def sample_output_files(root: str | Path, cell_types: list[str]) -> list[str]:
-    """The same files as :func:`sample_output_paths`, as one flat list."""
+    """The same files as :func:`sample_output_paths`, as one flat list.
+
+    Parameters
+    ----------
+    root
+        The sample's output folder.
+    cell_types
+        The model's cell types.
+
+    Returns
+    -------
+    list of str
+        The paths in the order of :func:`sample_output_paths`, the ``.cool`` files last.
+    """
     files: list[str] = []
     for value in sample_output_paths(root, cell_types).values():
         files.extend(value if isinstance(value, list) else [value])
@@ -93,7 +121,19 @@ def sample_output_files(root: str | Path, cell_types: list[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------
 def barcode_whitelist(params: SimulationParams) -> np.ndarray:
-    """A seeded list of unique 16-mer 10x-style barcodes (``ACGT...-1``)."""
+    """A seeded list of unique 16-mer 10x-style barcodes (``ACGT...-1``).
+
+    Parameters
+    ----------
+    params
+        ``seed`` and ``barcode_whitelist_size`` are used; every sample of a simulation draws from the
+        same list.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``barcode_whitelist_size`` distinct str barcodes (16 of A/C/G/T, then ``-1``), in draw order.
+    """
     rng = np.random.default_rng(model_seed_sequence(params.seed, 1))
     codes = rng.integers(0, 4**16, size=int(params.barcode_whitelist_size * 1.1) + 16, dtype=np.int64)
     _, first = np.unique(codes, return_index=True)
@@ -388,6 +428,30 @@ def simulate_sample(
     ``genes.gtf``, ``chrom.sizes``, ``cell_types.tsv``, one balanced ``hic/{cell_type}.cool``
     per cell type (unless ``hic=False``; see :func:`write_hic_cool`) and ``truth/*``.
     Output bytes depend only on ``params`` and ``sample``.
+
+    Parameters
+    ----------
+    params
+        Simulation parameters.
+    sample
+        Sample name; it seeds the sample's draws (:func:`grids.simulate.params.sample_seed_sequence`).
+    outdir
+        The sample's folder (files as :func:`sample_output_paths` lists them).
+    model
+        The regulatory model of ``params``, to share one between samples; None: built here with
+        :func:`grids.simulate.model.build_regulatory_model`.
+    hic
+        Also write the per-cell-type ``.cool`` files.
+    progress
+        Show tqdm progress bars.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written to ``truth/cells.tsv``: one row per barcode, cells and empty droplets,
+        sorted by barcode, with ``barcode``, ``cell_type`` (``"empty"`` for an empty droplet),
+        ``is_cell``, ``low_quality``, ``n_fragments`` (unique fragments), ``frip``, ``n_umis`` and
+        ``pct_mito`` (0 for empty droplets).
     """
     model = model or build_regulatory_model(params)
     out = SampleOutputs(Path(outdir))

@@ -16,7 +16,24 @@ __all__ = ["redundancy_targets"]
 
 def redundancy_targets(model: RegulatoryModel, per_type: int = 2) -> pd.DataFrame:
     """``cell_type, gene`` rows (the ``config/targets.tsv`` layout): per cell type, up to
-    ``per_type`` markers with an OR group active there, by number of active CREs (ties: gene order)."""
+    ``per_type`` markers with an OR group active there, by number of active CREs (ties: gene order).
+
+    Parameters
+    ----------
+    model
+        The simulated genome and regulation; ``model.markers`` and :meth:`RegulatoryModel.links` are
+        read.
+    per_type
+        Most targets per cell type.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cell_type``, ``gene``; cell types in ``model.markers`` order, index 0..n-1. A marker
+        qualifies when at least two of its OR-group CREs are active in the cell type; it ranks by its
+        direct (not TF-mediated) links active there, most first. A cell type without such a marker
+        has no row.
+    """
     links = model.links()
     links = links[links["kind"] != "indirect"]
     rows = []

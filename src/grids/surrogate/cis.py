@@ -91,7 +91,20 @@ OR_TESTS = ("parsimony", "interaction", "either")
 
 
 def unit_offset(size: int, logic: str) -> float:
-    """Bias c of a unit over ``size`` members: its sum crosses 1 when t members are open."""
+    """Bias c of a unit over ``size`` members: its sum crosses 1 when t members are open.
+
+    Parameters
+    ----------
+    size
+        Number of member peaks.
+    logic
+        ``"or"`` (t = 1); any other value is taken as AND (t = ``size``).
+
+    Returns
+    -------
+    float
+        ``-1.5 * (t - 1) - 0.25``.
+    """
     threshold = 1 if logic == "or" else size
     return -UNIT_SLOPE * (threshold - 1) - 0.25
 
@@ -282,6 +295,38 @@ def fit_group_units(model, data, peak: np.ndarray, *, gene: np.ndarray, ridge, r
     ``peak``/``gene`` are the cis links in the order of ``ridge.weight``; residuals are the deep
     path's (standardised) on training and validation cells. Writes the model's cis weights
     (linear and unit) and returns a summary with the kept units per gene.
+
+    Parameters
+    ----------
+    model
+        The trained :class:`grids.surrogate.model.Surrogate`; ``config.cis_units``,
+        ``config.cis_sharpness`` and ``config.n_genes`` are read, and its cis links, linear weights,
+        biases and unit weights are overwritten in place.
+    data
+        The paired data (:class:`grids.surrogate.data.PairedData`); its ``train`` and ``val`` rows
+        of ``atac`` are used.
+    peak
+        Peak index of each cis link.
+    gene
+        Gene index of each cis link, aligned with ``peak``.
+    ridge
+        The per-gene ridge of :func:`grids.surrogate.data.fit_cis_ridge` on these links: its weights
+        and biases start each gene's search, and its ``alpha`` is the refit's penalty.
+    residual_train
+        Training cells x genes: the deep path's standardised residual.
+    residual_val
+        Validation cells x genes: the same on validation cells.
+    settings
+        How units are searched and fitted; None: :class:`GroupUnitSettings` defaults.
+
+    Returns
+    -------
+    dict
+        ``units_per_gene``, ``genes_tested`` (genes with at least two links), ``genes_with_units``,
+        ``or_units``, ``and_units``, and ``units``: one dict per kept unit with ``gene``, ``unit``,
+        ``logic``, ``peaks`` (peak indices), ``f``, ``weight``, ``members_linear``, ``test``,
+        ``validation_mse_ridge`` and ``validation_mse_units``. A gene without units keeps its ridge
+        weights.
     """
     settings = settings or GroupUnitSettings()
     n_units, sharpness = model.config.cis_units, model.config.cis_sharpness

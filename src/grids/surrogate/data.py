@@ -28,7 +28,24 @@ class PairedData:
 
 
 def chrom_blocks(chroms: pd.Series | np.ndarray) -> tuple[list[str], list[int], np.ndarray]:
-    """Chromosome names, block sizes and the block index of each peak; peaks must be grouped."""
+    """Chromosome names, block sizes and the block index of each peak; peaks must be grouped.
+
+    Parameters
+    ----------
+    chroms
+        The chromosome of each peak, in peak order.
+
+    Returns
+    -------
+    tuple
+        ``(names, sizes, block)``: the chromosome names in order of appearance, the number of peaks
+        of each, and an int array giving each peak's position in ``names``.
+
+    Raises
+    ------
+    ValueError
+        When a chromosome's peaks are not contiguous.
+    """
     values = np.asarray(chroms).astype(str)
     change = np.r_[True, values[1:] != values[:-1]]
     names = values[change].tolist()
@@ -40,7 +57,28 @@ def chrom_blocks(chroms: pd.Series | np.ndarray) -> tuple[list[str], list[int], 
 
 
 def load_paired(path: str) -> PairedData:
-    """Read ``paired.h5mu`` (docs/architecture.md §3 fixed names)."""
+    """Read ``paired.h5mu`` (docs/architecture.md §3 fixed names).
+
+    Parameters
+    ----------
+    path
+        The paired file of :func:`grids.multiome.write_paired`: modalities ``rna`` (log-normalised
+        ``X``) and ``atac`` (binary ``X``, ``var`` with chrom, start, end), global ``obs`` with
+        ``cell_type`` and ``split``.
+
+    Returns
+    -------
+    PairedData
+        ``atac``: cells x peaks float32 CSR; ``rna``: dense float32 cells x genes; ``cell_type``:
+        int64 codes into ``cell_types`` (the labels as str, sorted); ``split``: str per cell;
+        ``peaks``: ``chrom``, ``start``, ``end`` indexed by peak name; ``genes`` and ``cells`` in
+        file order; ``umap``: the RNA ``obsm["X_umap"]``, or None without one.
+
+    Raises
+    ------
+    ValueError
+        When the two modalities' cell names differ or are in another order.
+    """
     import mudata as md
 
     mdata = md.read_h5mu(path)
@@ -65,7 +103,25 @@ def load_paired(path: str) -> PairedData:
 def cis_links(peaks: pd.DataFrame, genes: list[str], tss: pd.DataFrame, *, window: int) -> tuple[np.ndarray, np.ndarray]:
     """(peak index, gene index) for every peak whose midpoint lies within ``window`` bp of the
     gene's TSS. ``tss`` has chrom, position, gene (:func:`grids.genome.read_tss`); a gene with
-    several TSS records uses its first; genes without one get no link."""
+    several TSS records uses its first; genes without one get no link.
+
+    Parameters
+    ----------
+    peaks
+        ``chrom``, ``start``, ``end`` per peak; the midpoint is ``(start + end) // 2``.
+    genes
+        Gene names; the gene index is the position in this list.
+    tss
+        TSS table with ``chrom``, ``position``, ``gene``.
+    window
+        Largest distance in bp between a peak midpoint and the TSS (inclusive).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(peak, gene)``, int64, one entry per link: genes in the order of ``genes``, each gene's
+        peaks by midpoint. Both empty when there is no link.
+    """
     first_tss = tss.drop_duplicates("gene").set_index("gene")
     midpoint = ((peaks["start"].to_numpy(np.int64) + peaks["end"].to_numpy(np.int64)) // 2)
     chrom = peaks["chrom"].astype(str).to_numpy()
@@ -111,7 +167,34 @@ def fit_cis_ridge(
 ) -> CisRidge:
     """Fit each gene's residual on training cells (standardised units) on its linked peaks, for
     every alpha at once through one eigendecomposition per gene; keep the alpha whose
-    ``base_val`` + cis prediction has the best median per-gene r against ``observed_val``."""
+    ``base_val`` + cis prediction has the best median per-gene r against ``observed_val``.
+
+    Parameters
+    ----------
+    data
+        The paired data: its ``train`` and ``val`` rows of ``atac`` are used.
+    peak
+        Peak index of each link (:func:`cis_links`).
+    gene
+        Gene index of each link, aligned with ``peak``.
+    residual_train
+        Training cells x genes: what the cis path should fit.
+    base_val
+        Validation cells x genes: the prediction without the cis path, in the units of
+        ``residual_train``.
+    observed_val
+        Validation cells x genes: the observed values, in the same units.
+    alphas
+        Ridge penalties tried, one shared by all genes.
+
+    Returns
+    -------
+    CisRidge
+        At the chosen alpha: ``weight`` per link (float32, in the order of ``peak``), ``bias`` per
+        gene (float32; 0 for a gene without links), ``alpha``, and ``validation_r``, the median
+        per-gene r on validation cells (NaN when no gene has a finite r; the first alpha is then
+        kept).
+    """
     from .metrics import per_gene_pearson  # metrics imports this module
 
     train, val = data.rows("train"), data.rows("val")

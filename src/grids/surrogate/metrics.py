@@ -26,7 +26,20 @@ KNN_NEIGHBOURS = 30  # training cells a test cell's kNN-in-LSI prediction averag
 
 
 def per_gene_pearson(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Pearson r per gene across cells (NaN for a gene constant in either)."""
+    """Pearson r per gene across cells (NaN for a gene constant in either).
+
+    Parameters
+    ----------
+    predicted
+        Cells x genes.
+    observed
+        Cells x genes, same shape and order.
+
+    Returns
+    -------
+    numpy.ndarray
+        One r per gene (column).
+    """
     p = predicted - predicted.mean(0)
     o = observed - observed.mean(0)
     denominator = np.sqrt((p**2).sum(0) * (o**2).sum(0))
@@ -36,7 +49,25 @@ def per_gene_pearson(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
 
 def marker_mean_r2(predicted: np.ndarray, observed: np.ndarray, cell_type: np.ndarray, *, genes: Sequence[int]) -> float:
     """R² between predicted and observed mean expression over (cell type, marker gene) pairs
-    (the paper's Figure 2A statistic)."""
+    (the paper's Figure 2A statistic).
+
+    Parameters
+    ----------
+    predicted
+        Cells x genes.
+    observed
+        Cells x genes, same shape and order.
+    cell_type
+        Cell-type code of each cell; the types present are used.
+    genes
+        Column indices of the marker genes.
+
+    Returns
+    -------
+    float
+        1 - (residual sum of squares) / (total sum of squares) of the observed means; negative
+        when the predicted means are worse than their overall mean.
+    """
     types = np.unique(cell_type)
     obs = np.array([[observed[cell_type == k][:, g].mean() for g in genes] for k in types]).ravel()
     pred = np.array([[predicted[cell_type == k][:, g].mean() for g in genes] for k in types]).ravel()
@@ -45,7 +76,21 @@ def marker_mean_r2(predicted: np.ndarray, observed: np.ndarray, cell_type: np.nd
 
 def ridge_baseline(data: PairedData, alphas: Sequence[float] = (10.0, 100.0, 1000.0, 3000.0)):
     """Ridge regression from the binary peak matrix (scikit-learn, dual form via KernelRidge
-    with a linear kernel, which scales with cells rather than peaks); alpha chosen on ``val``."""
+    with a linear kernel, which scales with cells rather than peaks); alpha chosen on ``val``.
+
+    Parameters
+    ----------
+    data
+        The paired data; fitted on its ``train`` cells (expression centred on their mean).
+    alphas
+        Ridge penalties tried; the best median per-gene r on ``val`` cells wins.
+
+    Returns
+    -------
+    tuple
+        ``(predicted, alpha)``: test cells x genes predictions, in the order of the test rows,
+        clipped at 0, and the chosen alpha.
+    """
     from sklearn.kernel_ridge import KernelRidge
 
     train, val, test = data.rows("train"), data.rows("val"), data.rows("test")
@@ -65,7 +110,24 @@ def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, *, seed: i
     """Latent semantic indexing of a binary peak matrix, as Signac's RunTFIDF (method 1) and
     RunSVD: log(1 + 10^4 TF x IDF) with TF a cell's peak share and IDF the inverse peak frequency
     over the ``fit_rows`` cells, a truncated SVD fitted on them, the first component dropped (it
-    follows sequencing depth) and rows L2-normalised."""
+    follows sequencing depth) and rows L2-normalised.
+
+    Parameters
+    ----------
+    atac
+        Cells x peaks binary matrix (sparse or dense).
+    fit_rows
+        Rows the IDF and the SVD are fitted on (e.g. the training cells).
+    n_components
+        Components kept after the first is dropped; fewer when ``fit_rows`` or the peaks are too few.
+    seed
+        Seed of the randomised SVD.
+
+    Returns
+    -------
+    numpy.ndarray
+        Every row of ``atac`` (not only ``fit_rows``) x components, each row of unit length.
+    """
     import scipy.sparse as sp
     from sklearn.decomposition import TruncatedSVD
     from sklearn.preprocessing import normalize
@@ -82,7 +144,24 @@ def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, *, seed: i
 
 def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_components: int = 30, *, seed: int = 0) -> np.ndarray:
     """Test-cell expression as the mean over each cell's ``n_neighbors`` nearest training cells
-    in the LSI embedding of the peaks (cosine distance)."""
+    in the LSI embedding of the peaks (cosine distance).
+
+    Parameters
+    ----------
+    data
+        The paired data; neighbours are searched among its ``train`` cells.
+    n_neighbors
+        Training cells averaged per test cell (at most the number of training cells).
+    n_components
+        LSI components (:func:`lsi_embedding`, fitted on the training cells).
+    seed
+        Seed of the SVD.
+
+    Returns
+    -------
+    numpy.ndarray
+        Test cells x genes, in the order of the test rows.
+    """
     from sklearn.neighbors import NearestNeighbors
 
     train, test = data.rows("train"), data.rows("test")
@@ -95,7 +174,18 @@ def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_comp
 
 def cell_type_mean_baseline(data: PairedData) -> np.ndarray:
     """Test-cell expression as the training mean of the cell's labelled type (the overall
-    training mean for a type with no training cells)."""
+    training mean for a type with no training cells).
+
+    Parameters
+    ----------
+    data
+        The paired data.
+
+    Returns
+    -------
+    numpy.ndarray
+        Test cells x genes, in the order of the test rows.
+    """
     train, test = data.rows("train"), data.rows("test")
     overall = data.rna[train].mean(0)
     means = np.array([data.rna[train][data.cell_type[train] == k].mean(0) if (data.cell_type[train] == k).any()
@@ -104,7 +194,24 @@ def cell_type_mean_baseline(data: PairedData) -> np.ndarray:
 
 
 def evaluate_predictions(predicted: np.ndarray, data: PairedData, marker_genes: Sequence[str]) -> dict:
-    """Per-gene r, its median, and marker-mean R² on the test cells."""
+    """Per-gene r, its median, and marker-mean R² on the test cells.
+
+    Parameters
+    ----------
+    predicted
+        Test cells x genes, in the order of ``data.rows("test")`` and of ``data.genes``.
+    data
+        The paired data; the observed test expression and cell types come from it.
+    marker_genes
+        Marker gene names for the marker-mean R²; names not in ``data.genes`` are skipped.
+
+    Returns
+    -------
+    dict
+        ``median_pearson_r`` and ``mean_pearson_r`` (over genes with a finite r),
+        ``marker_mean_r2`` (None when no marker gene is in the data), ``test_mse``, and
+        ``pearson_r``: gene -> r (None where NaN), in the order of ``data.genes``.
+    """
     test = data.rows("test")
     observed = data.rna[test]
     r = per_gene_pearson(predicted, observed)

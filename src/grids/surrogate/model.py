@@ -94,7 +94,28 @@ class SparseBatch:
 
 def csr_to_batch(X, chrom_of_peak: np.ndarray, n_chroms: int, *, weighted: bool = False) -> SparseBatch:
     """Bags for ``embedding_bag``: one per (cell, chromosome), in cell-major order; with
-    ``weighted`` the stored values of X are the entries' weights."""
+    ``weighted`` the stored values of X are the entries' weights.
+
+    Parameters
+    ----------
+    X
+        Cells x peaks scipy sparse matrix; every stored entry is an open peak. Converted to CSR; a
+        CSR matrix has its indices sorted in place.
+    chrom_of_peak
+        Chromosome block index of each peak, non-decreasing in peak order
+        (:func:`grids.surrogate.data.chrom_blocks`).
+    n_chroms
+        Number of chromosome blocks.
+    weighted
+        Carry X's stored values as per-entry weights; otherwise every open peak counts 1.
+
+    Returns
+    -------
+    SparseBatch
+        ``peaks`` and ``cells`` (int64) of each stored entry, cell by cell; ``offsets`` (int64,
+        ``n_cells * n_chroms``), where each bag starts (an empty bag starts where the next does);
+        ``n_cells``; ``weights`` (float32) or None. Tensors are on the CPU.
+    """
     X = X.tocsr()
     X.sort_indices()
     n_cells = X.shape[0]
@@ -358,13 +379,41 @@ class Surrogate(nn.Module):
 
 def smooth_clamp(u: torch.Tensor, sharpness: float) -> torch.Tensor:
     """A smooth clamp of u to [0, 1]: (softplus(k u) - softplus(k (u - 1))) / k. It saturates
-    above 1, so a second open member of an OR group adds (almost) nothing."""
+    above 1, so a second open member of an OR group adds (almost) nothing.
+
+    Parameters
+    ----------
+    u
+        Values to clamp.
+    sharpness
+        k: how sharply the clamp bends at 0 and 1.
+
+    Returns
+    -------
+    torch.Tensor
+        Elementwise, in the shape of ``u``, strictly between 0 and 1.
+    """
     return (F.softplus(sharpness * u) - F.softplus(sharpness * (u - 1.0))) / sharpness
 
 
 def focal_bce(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
     """Elementwise binary cross-entropy with a focal factor (1 - p_t)^gamma: most peaks are
-    closed and easy, so the factor keeps them from drowning the open ones."""
+    closed and easy, so the factor keeps them from drowning the open ones.
+
+    Parameters
+    ----------
+    logits
+        Predicted logits.
+    target
+        0/1 targets, in the shape of ``logits``.
+    gamma
+        Focal exponent; 0 gives the plain binary cross-entropy.
+
+    Returns
+    -------
+    torch.Tensor
+        The loss of each element, unreduced, in the shape of ``logits``.
+    """
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return (1.0 - torch.exp(-bce)) ** gamma * bce
 
@@ -386,7 +435,21 @@ class TypeDiscriminators(nn.Module):
 
 
 def dense_pooled_reference(model: Surrogate, X_dense: torch.Tensor) -> torch.Tensor:
-    """The same pooling computed densely (cells x peaks x d_h): for tests only."""
+    """The same pooling computed densely (cells x peaks x d_h): for tests only.
+
+    Parameters
+    ----------
+    model
+        The surrogate whose peak embeddings are pooled.
+    X_dense
+        Cells x peaks tensor; an entry > 0 is an open peak.
+
+    Returns
+    -------
+    torch.Tensor
+        Cells x chromosomes x ``d_h``: per chromosome, the sum of each peak's open or closed
+        embedding, as :meth:`Surrogate.pooled` computes for an unweighted batch.
+    """
     emb = torch.where(X_dense.unsqueeze(-1) > 0, model.embed_open.unsqueeze(0), model.embed_closed.unsqueeze(0))
     out = torch.zeros(X_dense.shape[0], model.n_chroms, model.config.d_h, dtype=emb.dtype, device=emb.device)
     return out.index_add(1, model.chrom_of_peak, emb)

@@ -23,7 +23,26 @@ class ModelMismatchError(ValueError):
 
 
 def save_surrogate(model: Surrogate, data: PairedData, info: dict, *, path: str | Path) -> None:
-    """Weights, config, peak and gene index and chromosome blocks, in one ``torch.save`` file."""
+    """Weights, config, peak and gene index and chromosome blocks, in one ``torch.save`` file.
+
+    Parameters
+    ----------
+    model
+        The trained surrogate; its weights are saved on the CPU.
+    data
+        The paired data it was trained on: its peaks (names, chrom, start, end), genes, cell types
+        and chromosome blocks are saved.
+    info
+        The training summary of :func:`grids.surrogate.train.train_surrogate`, saved without its
+        ``history``.
+    path
+        The ``model.pt`` file, written atomically.
+
+    Raises
+    ------
+    ValueError
+        When the peaks are not grouped by chromosome.
+    """
     names, sizes, _ = chrom_blocks(data.peaks["chrom"])
     payload = {
         "format": FORMAT,
@@ -86,7 +105,26 @@ class SavedSurrogate:
 
 
 def load_surrogate(path: str | Path, *, device: str = "cpu") -> SavedSurrogate:
-    """Load ``model.pt`` written by the ``train_surrogate`` rule."""
+    """Load ``model.pt`` written by the ``train_surrogate`` rule.
+
+    Parameters
+    ----------
+    path
+        The file of :func:`save_surrogate`. It is unpickled in full (``weights_only=False``): load
+        only files you trust.
+    device
+        Where the model runs (``"cpu"``, ``"cuda"``, ...).
+
+    Returns
+    -------
+    SavedSurrogate
+        The model on ``device`` in eval mode, with its peaks, genes, cell types and chromosomes.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a GRIDS surrogate file of this format.
+    """
     payload = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a GRIDS surrogate file ({FORMAT})")

@@ -32,7 +32,28 @@ PREDICTORS = ("surrogate", "surrogate_linear_cis", "ridge", "knn_lsi", "cell_typ
 
 
 def gene_links(data: PairedData, gtf: str, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """The cis path's (peak, gene) pairs: peaks within ``window`` bp of each gene's TSS."""
+    """The cis path's (peak, gene) pairs: peaks within ``window`` bp of each gene's TSS.
+
+    Parameters
+    ----------
+    data
+        The paired data: its peaks and genes.
+    gtf
+        Genome annotation; the TSSs of its gene records on the peak chromosomes are used (a gene's
+        first one). Genes without a TSS there get no link (a warning lists them).
+    window
+        Largest distance in bp between a peak midpoint and the TSS.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(peak, gene)`` as :func:`grids.surrogate.data.cis_links` returns them.
+
+    Raises
+    ------
+    ValueError
+        When the GTF has no gene record.
+    """
     chroms = {str(c): 0 for c in data.peaks["chrom"].unique()}
     tss = read_tss(gtf, chroms)
     peak, gene = cis_links(data.peaks, data.genes, tss, window=window)
@@ -63,7 +84,53 @@ def run_train_surrogate(
 ) -> dict:
     """The train_surrogate rule: fit the surrogate (resuming from ``checkpoint``), then write the
     model, the test metrics next to the ridge, kNN-in-LSI and cell-type-mean baselines, and the
-    marker heatmap, UMAP and predictor figures. Returns the metrics."""
+    marker heatmap, UMAP and predictor figures. Returns the metrics.
+
+    Parameters
+    ----------
+    paired
+        The ``paired.h5mu`` file (:func:`grids.surrogate.data.load_paired`).
+    targets
+        The targets file; its genes are the markers of the marker-mean R² and the figures.
+    gtf
+        Genome annotation for the cis links.
+    settings
+        The ``surrogate`` config section: :data:`TRAIN_KEYS` go to
+        :class:`grids.surrogate.train.TrainSettings`, :data:`MODEL_KEYS` to the model's config, and
+        ``cis_window`` (bp; 500 kb when absent, 0 or less: no cis path) to :func:`gene_links`.
+    threads
+        Torch threads.
+    out_model
+        The ``model.pt`` written (:func:`grids.surrogate.saved.save_surrogate`); test predictions
+        are made from it as saved.
+    out_metrics
+        ``metrics.json`` written: the returned dict.
+    checkpoint
+        Training checkpoint, resumed when it matches the data and settings.
+    out_heatmap
+        PNG of observed and predicted marker means per cell type (test cells).
+    out_umap
+        PNG of observed and predicted expression of the first four markers on the test cells' UMAP;
+        the marker heatmap without R² when the paired file has no UMAP.
+    out_predictors
+        PNG box plots of per-gene test r, one per predictor.
+
+    Returns
+    -------
+    dict
+        :func:`grids.surrogate.metrics.evaluate_predictions` of each predictor of :data:`PREDICTORS`
+        (``surrogate_linear_cis`` only with group units; ``ridge`` adds its ``alpha``, ``knn_lsi``
+        its ``n_neighbors``), ``training`` (the training summary), ``history`` (per epoch) and
+        ``n_cells`` per split.
+
+    Raises
+    ------
+    ValueError
+        When the paired file's modalities differ in cells, its peaks are not grouped by chromosome,
+        the GTF has no gene record, or a training setting is invalid;
+        :class:`grids.surrogate.train.TrainingError` when training cannot run or diverges;
+        :class:`grids.config.ConfigError` for a bad targets file.
+    """
     data = load_paired(paired)
     train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)
     window = int(settings.get("cis_window", DEFAULT_CIS_WINDOW))

@@ -64,7 +64,25 @@ class TrainSettings:
 
 
 def resolve_device(requested: str, setting: str = "surrogate.device") -> torch.device:
-    """``auto`` picks CUDA when available (logged); ``cuda`` without a GPU is an error naming ``setting``."""
+    """``auto`` picks CUDA when available (logged); ``cuda`` without a GPU is an error naming ``setting``.
+
+    Parameters
+    ----------
+    requested
+        ``"auto"``, ``"cuda"`` or ``"cpu"`` (any other value also gives the CPU).
+    setting
+        The config key named in the error.
+
+    Returns
+    -------
+    torch.device
+        ``cuda`` or ``cpu``.
+
+    Raises
+    ------
+    TrainingError
+        When ``requested`` is ``"cuda"`` and torch sees no CUDA device.
+    """
     if requested == "cuda":
         if not torch.cuda.is_available():
             raise TrainingError(f"{setting} is 'cuda' but torch sees no CUDA device "
@@ -163,7 +181,25 @@ def _map_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, fn, batch_s
 
 
 def predict_rows(model: Surrogate, batcher: _Batcher, rows: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
-    """Predicted log-normalised expression (clamped >= 0) for data rows, in eval mode."""
+    """Predicted log-normalised expression (clamped >= 0) for data rows, in eval mode.
+
+    Parameters
+    ----------
+    model
+        The surrogate; it is left in eval mode.
+    batcher
+        The training batcher over the paired data, which builds each chunk's batch on the model's
+        device.
+    rows
+        Data rows (cells) to predict.
+    batch_size
+        Cells per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``len(rows)`` x genes, in the order of ``rows``.
+    """
     return _map_rows(model, batcher, rows, model, batch_size)
 
 
@@ -245,6 +281,42 @@ def train_surrogate(
     loss terms, leaving the last good checkpoint in place. ``cis`` gives the (peak, gene) pairs of
     the cis path (:func:`grids.surrogate.data.cis_links`), fitted after the deep model as a ridge
     regression on its residuals; without it the model has none.
+
+    Parameters
+    ----------
+    data
+        The paired data, with ``train`` and ``val`` cells; peaks grouped by chromosome.
+    settings
+        Optimisation settings; ``stop_on`` sets the early-stopping criterion.
+    checkpoint
+        Checkpoint file, written atomically. An existing one is resumed when it was written for the
+        same model config, settings (``threads`` and ``device`` aside), cell, peak and gene counts,
+        genes and cis links; otherwise it is ignored (logged) and overwritten.
+    model_kwargs
+        :class:`grids.surrogate.model.SurrogateConfig` fields (sizes such as ``d_h``, ``cis_units``);
+        the data sizes come from ``data``.
+    cis
+        ``(peak, gene)`` index arrays of the cis links; None: no cis path.
+    progress
+        Show a tqdm progress bar (one step per epoch).
+
+    Returns
+    -------
+    tuple
+        ``(model, info)``: the model with the weights of its best validation epoch and the fitted cis
+        path, in eval mode on the chosen device; ``info`` with ``epochs``, ``steps``, ``best_epoch``,
+        ``best_val_mse``, ``stopped_by`` (``"early stopping"`` or ``"max_epochs"``), ``device``,
+        ``train_seconds``, ``history`` (per epoch: ``epoch``, ``val_mse`` and the mean loss terms),
+        ``chromosomes`` and ``cis`` (``{"links": 0}`` without a cis path; else the ridge's
+        ``alpha`` and validation r, plus ``group_units`` and ``linear_cis_state`` with units).
+
+    Raises
+    ------
+    TrainingError
+        When the device is unavailable, there are fewer than two training cells or no validation
+        cell, or a loss is not finite.
+    ValueError
+        When the peaks are not grouped by chromosome.
     """
     cis = cis if cis is not None else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     torch.manual_seed(settings.seed)

@@ -83,7 +83,7 @@ def _numpydoc_problems(function) -> list[str]:
             missing = [p for p in parameters if p not in described]
             if missing:
                 problems.append(f"parameters not described: {missing}")
-    if signature.return_annotation not in (None, "None") and not re.search(r"(Returns|Yields)\n-{7}", doc):
+    if signature.return_annotation not in (None, "None") and not re.search(r"Returns\n-{7}|Yields\n-{6}", doc):
         problems.append("no Returns section")
     return problems
 

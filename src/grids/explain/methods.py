@@ -168,11 +168,23 @@ METHODS: dict[str, ExplainMethod] = {method.name: method for method in _ENTRIES}
 
 
 def method_only_settings() -> dict[str, tuple[str, ...]]:
-    """Explain setting -> the methods that read it, for every setting some methods ignore."""
+    """Explain setting -> the methods that read it, for every setting some methods ignore.
+
+    Returns
+    -------
+    dict
+        Setting name -> names of the registered methods that read it, in registry order.
+    """
     keys = dict.fromkeys(key for method in _ENTRIES for key in method.reads)
     return {key: tuple(m.name for m in _ENTRIES if key in m.reads) for key in keys}
 
 
 def gpu_methods() -> set[str]:
-    """The methods whose shard jobs use a GPU when one is configured."""
+    """The methods whose shard jobs use a GPU when one is configured.
+
+    Returns
+    -------
+    set of str
+        Names of the registered methods marked ``gpu``.
+    """
     return {name for name, method in METHODS.items() if method.gpu}

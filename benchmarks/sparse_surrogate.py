@@ -43,7 +43,8 @@ def sparse_settings() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--targets", type=Path, help="marker genes per cell type (default: RUN_DIR/config/sparse/targets.tsv)")
+    parser.add_argument("--targets", type=Path,
+                        help="marker genes per cell type (default: RUN_DIR/config/sparse/targets.tsv)")
     parser.add_argument("--gtf", type=Path, help="default: the run's first simulated genes.gtf")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (the training device)")

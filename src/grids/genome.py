@@ -162,7 +162,8 @@ def read_gene_models(gtf: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        chrom, start, end (0-based half-open, int64), strand, feature, gene (:func:`gene_names`); one row per record in file order, index 0..n-1.
+        chrom, start, end (0-based half-open, int64), strand, feature, gene (:func:`gene_names`); one row per
+        record in file order, index 0..n-1.
 
     Raises
     ------

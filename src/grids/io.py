@@ -595,4 +595,5 @@ def read_cell_barcodes(path: PathLike, *, modality: str = "rna") -> list[str]:
             values = group[index][:]
             return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
     except (OSError, KeyError) as err:
-        raise ValueError(f"{path}: cannot read cell barcodes ({err}); expected a 10x h5, h5ad, h5mu or mtx folder") from err
+        raise ValueError(f"{path}: cannot read cell barcodes ({err}); "
+                         "expected a 10x h5, h5ad, h5mu or mtx folder") from err

@@ -264,7 +264,8 @@ class _Converter:
         order = np.argsort(names, kind="stable")
         rank = np.empty(len(used), dtype=np.int64)
         rank[order] = np.arange(len(used))
-        ranked, starts, ends, counts = merge_duplicate_fragments(rank[inverse], starts, ends, reads=np.ones(len(starts), dtype=np.int64))
+        ranked, starts, ends, counts = merge_duplicate_fragments(rank[inverse], starts, ends,
+                                                                 reads=np.ones(len(starts), dtype=np.int64))
         self.writer.write(chrom, starts, ends, names[order][ranked], counts)
         self.n_fragments += len(starts)
         if len(self.fragments_per_code) < len(self.barcodes):

@@ -15,8 +15,8 @@ import scipy.sparse as sp
 
 from .selections import KEY, peak_sets, selection_keys
 
-__all__ = ["remove_peaks", "stacked_removals", "removal_predictions", "drop_summary", "off_target_change", "CellTypePredictions", "expression_drop", "wide_table", "paired_tests",
-           "DROP_COLUMNS"]
+__all__ = ["remove_peaks", "stacked_removals", "removal_predictions", "drop_summary", "off_target_change",
+           "CellTypePredictions", "expression_drop", "wide_table", "paired_tests", "DROP_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ class CellTypePredictions:
         cells = self.cells(name)
         genes = np.asarray(genes, dtype=np.int64)
         out = np.zeros((len(closed), cells.shape[0]), dtype=np.float64)
-        for lo, hi, predicted in removal_predictions(self.predict, cells, closed, max_cells_per_call=max_cells_per_call):
+        for lo, hi, predicted in removal_predictions(self.predict, cells, closed,
+                                                     max_cells_per_call=max_cells_per_call):
             out[lo:hi] = predicted[np.arange(hi - lo), :, genes[lo:hi]]
         return out
 

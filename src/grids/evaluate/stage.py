@@ -12,8 +12,8 @@ from ..explain.tasks import file_stem
 from ..io import write_tsv as _write_tsv
 from .selections import KEY, read_selections
 
-__all__ = ["evaluation_cells", "run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation", "run_ground_truth",
-           "run_redundancy_calls", "run_track_figures", "marker_genes", "HIC_COLUMNS"]
+__all__ = ["evaluation_cells", "run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation",
+           "run_ground_truth", "run_redundancy_calls", "run_track_figures", "marker_genes", "HIC_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,8 @@ def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas
 
     selections, members = read_selections(tables, metas)
     saved, data, X, names = evaluation_cells(model, paired, split)
-    drops = expression_drop(saved.predict, X, names, genes=data.genes, selections=selections, members=members, stem=file_stem)
+    drops = expression_drop(saved.predict, X, names, genes=data.genes, selections=selections, members=members,
+                            stem=file_stem)
     write_tsv(drops, out_table)
     write_tsv(wide_table(drops, "gene"), out_genes)
     write_tsv(wide_table(drops, "set"), out_sets)
@@ -191,7 +192,8 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
     selections, members = read_selections(tables, metas)
     saved, data, X, names = evaluation_cells(model, paired, split)
     markers = marker_genes(read_targets(targets), members, data.cell_types, set_target=set_target)
-    cross = cross_celltype(saved.predict, X, names, genes=data.genes, selections=selections, markers=markers, method=method)
+    cross = cross_celltype(saved.predict, X, names, genes=data.genes, selections=selections, markers=markers,
+                           method=method)
     write_tsv(cross, out_table)
     cross_celltype_figure(cross, out_figure)
     return cross
@@ -455,8 +457,8 @@ def run_redundancy_calls(*, paired: str, tables: Sequence[str], metas: Sequence[
     if unknown:
         raise ValueError(f"redundancy maps of {', '.join(unknown)}, a method the redundancy rule did not run "
                          f"(methods: {', '.join(methods)})")
-    outcomes = call_outcomes(map_table, pairs, planted, peaks=peaks, X=data.atac[rows], cell_type=names, members=members,
-                             min_cells=min_cells, status=status)
+    outcomes = call_outcomes(map_table, pairs, planted, peaks=peaks, X=data.atac[rows], cell_type=names,
+                             members=members, min_cells=min_cells, status=status)
     calls = redundancy_calls(outcomes, [m for m in methods if m in set(map_table["method"])])
     recovery = group_recovery(selections, planted, peaks)
     write_tsv(calls, out_calls)

@@ -147,7 +147,8 @@ def ground_truth(selections: pd.DataFrame, members: Mapping[str, Sequence[str]],
         callable_ = overlaps_any(planted, peaks) if len(planted) else np.zeros(0, bool)
         hits = overlap_matrix(chosen, planted)  # selected peaks x planted CREs
         for link_kind in ("all", *TRUTH_KINDS):
-            columns = np.ones(len(planted), bool) if link_kind == "all" else (planted["link_kind"] == link_kind).to_numpy()
+            columns = (np.ones(len(planted), bool) if link_kind == "all"
+                       else (planted["link_kind"] == link_kind).to_numpy())
             n_hit_peaks = int(hits[:, columns].any(1).sum())
             recovered = hits[:, columns].any(0)
             n_callable = int(callable_[columns].sum())

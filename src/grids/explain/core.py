@@ -299,7 +299,9 @@ class SubsetObjective:
 MAX_DECODER_ROWS = 1 << 15  # states per pass through the decoder's shared layers (bounds memory)
 
 
-def losses_of_states(items: Sequence[tuple[SubsetObjective, CellSet, torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+def losses_of_states(
+    items: Sequence[tuple[SubsetObjective, CellSet, torch.Tensor, torch.Tensor]]
+) -> list[torch.Tensor]:
     """L of stacked states for several objectives on one surrogate: item (objective, cells,
     pooled (..., cells, C, d), cis (..., cells, outputs)) gives L per leading index. The decoder's
     shared layers run once over every item's states; each objective then reads its own genes."""

@@ -142,8 +142,8 @@ def write_interact_links(parts: Iterable[tuple[pd.DataFrame, Sequence[str]]], ts
                     span = (start, end)
                 handle.write("\t".join(map(str, [
                     row["chrom"], span[0], span[1], f"{gene}:rank{int(row['rank'])}", score,
-                    f"{float(row['score']):.6g}", "grids", "0", row["chrom"], start, end, f"peak{int(row['peak_index'])}",
-                    ".", chrom, position, position + TSS_WIDTH, gene, "."])) + "\n")
+                    f"{float(row['score']):.6g}", "grids", "0", row["chrom"], start, end,
+                    f"peak{int(row['peak_index'])}", ".", chrom, position, position + TSS_WIDTH, gene, "."])) + "\n")
 
 
 def _links(selection: pd.DataFrame, genes: Sequence[str], tss: Mapping[str, tuple[str, int]]):

@@ -272,8 +272,9 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     peaks = data.peaks.reset_index(drop=True)
     tss = first_tss(gtf, peaks["chrom"].astype(str).unique())
     summary = []
-    for (L, cell_type, target), result in map_selections(saved.predict, X, names, genes=data.genes, peaks=peaks, tss=tss,
-                                                         selections=table, members=members, window=window, settings=options):
+    for (L, cell_type, target), result in map_selections(saved.predict, X, names, genes=data.genes, peaks=peaks,
+                                                         tss=tss, selections=table, members=members, window=window,
+                                                         settings=options):
         stem = file_stem(cell_type, target)
         write_map_files(result, peaks, Path(out_dir) / f"L{L}" / stem, target=target,
                         title=f"{method} L={L}: {target} in {cell_type}")

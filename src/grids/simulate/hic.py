@@ -117,7 +117,8 @@ def _chrom_pixels(
     far_loops = pd.DataFrame({"b1": l1[~near], "b2": l2[~near], "boost": boost[~near]}).groupby(["b1", "b2"]).max()
     lb1 = far_loops.index.get_level_values("b1").to_numpy(dtype=np.int64)
     lb2 = far_loops.index.get_level_values("b2").to_numpy(dtype=np.int64)
-    loop_counts = rng.poisson(c0 * (lb2 - lb1 + 1.0) ** (-decay) * bias[lb1] * bias[lb2] * far_loops["boost"].to_numpy())
+    loop_counts = rng.poisson(c0 * (lb2 - lb1 + 1.0) ** (-decay) * bias[lb1] * bias[lb2]
+                              * far_loops["boost"].to_numpy())
 
     key = np.concatenate([bin1 * n_bins + bin2, f1[accept] * n_bins + f2[accept], lb1 * n_bins + lb2])
     value = np.concatenate([counts, np.ones(int(accept.sum()), np.int64), loop_counts])

@@ -308,12 +308,14 @@ def _simulate_atac(
                 ci, ei = np.repeat(ci, n_frag), np.repeat(ei, n_frag)
                 batch.add(rank[lo + ci], _cre_fragments(rng, centres[sl][ei], halves[sl][ei], chrom_size))
             n_bg = rng.poisson(background_total * chrom_size / genome_len)
-            batch.add(rank[np.repeat(np.arange(n_cells), n_bg)], _background_fragments(rng, int(n_bg.sum()), chrom_size))
+            batch.add(rank[np.repeat(np.arange(n_cells), n_bg)],
+                      _background_fragments(rng, int(n_bg.sum()), chrom_size))
             # Empty droplets: ambient fragments, mostly background.
             empties = n_cells + np.arange(len(cells.empty_total))
             e_in = empty_in_split[:, chrom_idx]
             chosen = rng.choice(sl.stop - sl.start, size=int(e_in.sum()), p=ambient[sl] / ambient[sl].sum())
-            batch.add(rank[np.repeat(empties, e_in)], _cre_fragments(rng, centres[sl][chosen], halves[sl][chosen], chrom_size))
+            batch.add(rank[np.repeat(empties, e_in)],
+                      _cre_fragments(rng, centres[sl][chosen], halves[sl][chosen], chrom_size))
             e_bg = empty_bg_split[:, chrom_idx]
             batch.add(rank[np.repeat(empties, e_bg)], _background_fragments(rng, int(e_bg.sum()), chrom_size))
             bc, start, end, dup = batch.merged(rng)
@@ -358,7 +360,8 @@ def _gtf_records(model: RegulatoryModel) -> pd.DataFrame:
     rng = np.random.default_rng(model_seed_sequence(model.params.seed, 4))
     genes = model.genes
     mito = pd.DataFrame(
-        [(name, f"SIMG9{i:010d}", "chrM", start - 1, end, strand) for i, (name, start, end, strand) in enumerate(MITO_GENES)],
+        [(name, f"SIMG9{i:010d}", "chrM", start - 1, end, strand)
+         for i, (name, start, end, strand) in enumerate(MITO_GENES)],
         columns=["gene", "gene_id", "chrom", "start", "end", "strand"],
     )
     rows = []
@@ -366,14 +369,16 @@ def _gtf_records(model: RegulatoryModel) -> pd.DataFrame:
     for g in pd.concat([genes[mito.columns], mito], ignore_index=True).itertuples(index=False):
         gene_attr = f'gene_id "{g.gene_id}"; gene_name "{g.gene}"; gene_type "protein_coding";'
         tx_attr = gene_attr.replace("gene_id", "transcript_id", 0)
-        tx_attr = f'gene_id "{g.gene_id}"; transcript_id "{g.gene_id.replace("SIMG", "SIMT")}"; gene_name "{g.gene}"; gene_type "protein_coding";'
+        tx_attr = (f'gene_id "{g.gene_id}"; transcript_id "{g.gene_id.replace("SIMG", "SIMT")}"; '
+                   f'gene_name "{g.gene}"; gene_type "protein_coding";')
         start, end = int(g.start) + 1, int(g.end)
         rows.append((g.chrom, "gene", start, end, g.strand, gene_attr))
         rows.append((g.chrom, "transcript", start, end, g.strand, tx_attr))
         length = end - start + 1
         n_exons = 1 if g.chrom == "chrM" else int(rng.integers(2, 9))
-        inner = np.sort(rng.choice(np.arange(start + 200, max(end - 200, start + 201)), size=max(n_exons - 2, 0),
-                                   replace=False)) if n_exons > 2 and length > 800 + 300 * n_exons else np.array([], int)
+        inner = (np.sort(rng.choice(np.arange(start + 200, max(end - 200, start + 201)), size=max(n_exons - 2, 0),
+                                    replace=False))
+                 if n_exons > 2 and length > 800 + 300 * n_exons else np.array([], int))
         exon_starts = np.concatenate([[start], inner, [max(end - 150, start)]]) if n_exons > 1 else np.array([start])
         for j, es in enumerate(np.unique(exon_starts)):
             ee = end if es == exon_starts[-1] else min(int(es) + 149, end)
@@ -407,7 +412,8 @@ def write_reference_files(model: RegulatoryModel, out: SampleOutputs) -> None:
     access = pd.DataFrame(model.access.round(4), columns=[f"p_open_{c}" for c in model.cell_types])
     write_tsv(pd.concat([model.cres.round({"weight": 4, "strength": 4}), access], axis=1), out.truth / "cres.tsv")
     write_tsv(model.genes.round({"base": 6, "w_promoter": 4, "w_tf": 4}), out.truth / "genes.tsv")
-    markers = pd.DataFrame([(ct, g) for ct, genes in model.markers.items() for g in genes], columns=["cell_type", "gene"])
+    markers = pd.DataFrame([(ct, g) for ct, genes in model.markers.items() for g in genes],
+                           columns=["cell_type", "gene"])
     write_tsv(markers, out.truth / "markers.tsv")
     with atomic_output(out.truth / "markers.json") as tmp:
         tmp.write_text(json.dumps(_markers_json(model), indent=2) + "\n")
@@ -471,8 +477,8 @@ def simulate_sample(
     # Cell Ranger lists barcodes of the filtered matrix in sorted order.
     cell_order = np.argsort(cells.barcodes[:n_cells], kind="stable")
     write_10x_h5(
-        counts[cell_order], cells.barcodes[:n_cells][cell_order], feature_ids, feature_names=feature_names, path=out.rna_h5,
-        genome="grids-sim", intervals=intervals,
+        counts[cell_order], cells.barcodes[:n_cells][cell_order], feature_ids, feature_names=feature_names,
+        path=out.rna_h5, genome="grids-sim", intervals=intervals,
     )
     types = np.array(model.cell_types + ["empty"])[cells.cell_type]
     write_tsv(pd.DataFrame({"barcode": cells.barcodes[:n_cells][cell_order], "cell_type": types[:n_cells][cell_order]}),

@@ -215,7 +215,8 @@ def _candidate_pairs(A: np.ndarray, weight: np.ndarray, residual: np.ndarray, no
                              "interaction", f_stat))
     for test in tests:
         # The interaction test's OR pairs come from the AND score above.
-        sizes = ((2, settings.top_k), (3, settings.triples_top_k)) if test == "parsimony" else ((3, settings.triples_top_k),)
+        sizes = (((2, settings.top_k), (3, settings.triples_top_k)) if test == "parsimony"
+                 else ((3, settings.triples_top_k),))
         for size, top in sizes:
             for columns in itertools.combinations(ranked[:top], size):
                 f_stat, accepted, values, evidence = _or_verdict(A, weight, columns, residual, noise, sharpness, test,
@@ -371,7 +372,8 @@ def fit_group_units(model, data, peak: np.ndarray, *, gene: np.ndarray, ridge, r
             unit_weight[links[list(columns)], h] = UNIT_SLOPE
             unit_bias[g, h] = unit_offset(len(columns), logic)
             unit_out[g, h] = w_new[len(links) + h]
-            kept.append({"gene": data.genes[g], "unit": h, "logic": logic, "peaks": [int(peak[links[c]]) for c in columns],
+            kept.append({"gene": data.genes[g], "unit": h, "logic": logic,
+                         "peaks": [int(peak[links[c]]) for c in columns],
                          "f": float(f_stat), "weight": float(w_new[len(links) + h]),
                          "members_linear": kept_linear[h], "test": test,
                          "validation_mse_ridge": float(before), "validation_mse_units": float(after)})

@@ -100,7 +100,8 @@ def load_paired(path: str) -> PairedData:
     )
 
 
-def cis_links(peaks: pd.DataFrame, genes: list[str], tss: pd.DataFrame, *, window: int) -> tuple[np.ndarray, np.ndarray]:
+def cis_links(peaks: pd.DataFrame, genes: list[str], tss: pd.DataFrame, *,
+              window: int) -> tuple[np.ndarray, np.ndarray]:
     """(peak index, gene index) for every peak whose midpoint lies within ``window`` bp of the
     gene's TSS. ``tss`` has chrom, position, gene (:func:`grids.genome.read_tss`); a gene with
     several TSS records uses its first; genes without one get no link.

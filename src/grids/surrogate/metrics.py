@@ -47,7 +47,8 @@ def per_gene_pearson(predicted: np.ndarray, observed: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, (p * o).sum(0) / denominator, np.nan)
 
 
-def marker_mean_r2(predicted: np.ndarray, observed: np.ndarray, cell_type: np.ndarray, *, genes: Sequence[int]) -> float:
+def marker_mean_r2(predicted: np.ndarray, observed: np.ndarray, cell_type: np.ndarray, *,
+                   genes: Sequence[int]) -> float:
     """R² between predicted and observed mean expression over (cell type, marker gene) pairs
     (the paper's Figure 2A statistic).
 
@@ -142,7 +143,8 @@ def lsi_embedding(atac, fit_rows: np.ndarray, n_components: int = 30, *, seed: i
     return normalize(svd.transform(weighted)[:, 1:])
 
 
-def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_components: int = 30, *, seed: int = 0) -> np.ndarray:
+def knn_lsi_baseline(data: PairedData, n_neighbors: int = KNN_NEIGHBOURS, n_components: int = 30, *,
+                     seed: int = 0) -> np.ndarray:
     """Test-cell expression as the mean over each cell's ``n_neighbors`` nearest training cells
     in the LSI embedding of the peaks (cosine distance).
 

@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["SurrogateConfig", "SparseBatch", "Surrogate", "TypeDiscriminators", "csr_to_batch", "dense_pooled_reference",
-           "focal_bce", "smooth_clamp"]
+__all__ = ["SurrogateConfig", "SparseBatch", "Surrogate", "TypeDiscriminators", "csr_to_batch",
+           "dense_pooled_reference", "focal_bce", "smooth_clamp"]
 
 
 @dataclass
@@ -303,7 +303,8 @@ class Surrogate(nn.Module):
             # expansion below (an index per open entry and link), with the same sums.
             import scipy.sparse as sp
 
-            opened = sp.csr_matrix((np.ones(batch.peaks.numel(), np.float32), (batch.cells.numpy(), batch.peaks.numpy())),
+            opened = sp.csr_matrix((np.ones(batch.peaks.numel(), np.float32),
+                                    (batch.cells.numpy(), batch.peaks.numpy())),
                                    shape=(batch.n_cells, self.config.n_peaks))
             state = torch.from_numpy((opened @ self.cis_matrix()).toarray())
             return state.to(out.dtype).view(batch.n_cells, n_genes, width)

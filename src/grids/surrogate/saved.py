@@ -84,7 +84,8 @@ class SavedSurrogate:
                 missing = [x for x in ours if x not in set(theirs)][:5]
                 extra = [x for x in theirs if x not in set(ours)][:5]
                 problems.append(f"{what}: model has {len(ours)}, {source} has {len(theirs)}; only in the model: "
-                                f"{missing}; only in {source}: {extra}" + ("" if missing or extra else " (order differs)"))
+                                f"{missing}; only in {source}: {extra}"
+                                + ("" if missing or extra else " (order differs)"))
         if problems:
             raise ModelMismatchError("the surrogate was trained on other data — " + "; ".join(problems))
 

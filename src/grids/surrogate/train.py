@@ -250,8 +250,8 @@ def _fit_cis_path(model: Surrogate, batcher: _Batcher, data: PairedData, cis: tu
         # the caller before the info is saved.
         info["linear_cis_state"] = {name: p.detach().cpu().clone() for name, p in model.named_parameters()
                                     if name.startswith("cis_")}
-        units = fit_group_units(model, data, cis[0], gene=cis[1], ridge=ridge, residual_train=residual, residual_val=observed_val - base_val,
-                                settings=GroupUnitSettings(or_test=or_test))
+        units = fit_group_units(model, data, cis[0], gene=cis[1], ridge=ridge, residual_train=residual,
+                                residual_val=observed_val - base_val, settings=GroupUnitSettings(or_test=or_test))
         cis_val = _map_rows(model, batcher, val, model.cis)
         info["validation_median_r"] = float(np.nanmedian(per_gene_pearson(base_val + cis_val, observed_val)))
         info["group_units"] = units

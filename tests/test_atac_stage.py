@@ -47,7 +47,8 @@ def test_matrix_equals_bedtools_reference(demo_sample, demo_model, demo_cells, p
                             names=["chrom", "start", "end", "barcode", "count"])
     fragments = fragments[fragments["barcode"].isin(cells)]
     insertions = pd.concat([
-        pd.DataFrame({"chrom": fragments.chrom, "s": fragments.start, "e": fragments.start + 1, "b": fragments.barcode}),
+        pd.DataFrame({"chrom": fragments.chrom, "s": fragments.start, "e": fragments.start + 1,
+                      "b": fragments.barcode}),
         pd.DataFrame({"chrom": fragments.chrom, "s": fragments.end - 1, "e": fragments.end, "b": fragments.barcode}),
     ])
     peaks = pybedtools.BedTool.from_dataframe(planted_peaks.reset_index()[["chrom", "start", "end", "index"]])

@@ -198,7 +198,8 @@ def _h5(path, barcodes=None, counts=None):
     counts = _counts() if counts is None else counts
     barcodes = barcodes or [f"AC{i:06d}-1" for i in range(counts.shape[0])]
     genes = [f"GENE{i}" for i in range(counts.shape[1])]
-    write_10x_h5(counts, barcodes, [f"ENSG{i:011d}" for i in range(len(genes))], feature_names=genes, path=path, genome="GRCh38")
+    write_10x_h5(counts, barcodes, [f"ENSG{i:011d}" for i in range(len(genes))], feature_names=genes, path=path,
+                 genome="GRCh38")
     return path
 
 

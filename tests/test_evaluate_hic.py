@@ -115,7 +115,8 @@ def test_statuses(clr, background):
     assert res.loc["missing, peaks elsewhere", "status"] == "not covered: chr3 is not in sample.mcool"
     assert res.loc["unmapped", "status"] == "not covered: 1 is not in sample.mcool"
     size = int(clr.chromsizes["chr1"])
-    assert res.loc["beyond", "status"] == f"not covered: chr1:10000000 lies beyond the {size} bp of chr1 in sample.mcool"
+    assert res.loc["beyond", "status"] == ("not covered: chr1:10000000 lies beyond the "
+                                           f"{size} bp of chr1 in sample.mcool")
     assert res.loc["elsewhere", "status"] == NO_PEAK
     failed = ["missing", "unmapped", "elsewhere", "masked"]
     assert res.loc[failed, "n_peaks"].eq(0).all()

@@ -111,7 +111,8 @@ def _drop_selections() -> tuple[pd.DataFrame, dict]:
 def test_expression_drop_gene_and_set_targets_match_hand_computation():
     """expression_drop evaluates each selection on its own cell type's cells with the hand-computed Avg/Rel Δ."""
     sel, members = _drop_selections()
-    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
+    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members,
+                            stem=file_stem)
     assert list(drops.columns) == DROP_COLUMNS
     assert len(drops) == 4
     gene = drops.iloc[0]
@@ -135,7 +136,8 @@ def test_expression_drop_gene_and_set_targets_match_hand_computation():
 def test_expression_drop_not_run_row_keeps_status_and_nan():
     """A 'not run: ...' selection gives one row with NaN drops, 0 peaks and its status kept."""
     sel, members = _drop_selections()
-    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
+    drops = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members,
+                            stem=file_stem)
     row = drops[drops["method"] == "random"]
     assert len(row) == 1
     row = row.iloc[0]
@@ -149,8 +151,10 @@ def test_expression_drop_uses_only_own_cell_type_cells():
     sel, members = _drop_selections()
     sel = sel[sel["cell_type"] == "A"]
     X_big = sp.csr_matrix(np.array([[1, 2, 0, 1], [3, 0, 1, 0], [1000, 1000, 1000, 0]], dtype=np.float64))
-    a = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
-    b = expression_drop(_linear_predict(W), X_big, CELL_TYPE, genes=GENES, selections=sel, members=members, stem=file_stem)
+    a = expression_drop(_linear_predict(W), X_EVAL, CELL_TYPE, genes=GENES, selections=sel, members=members,
+                        stem=file_stem)
+    b = expression_drop(_linear_predict(W), X_big, CELL_TYPE, genes=GENES, selections=sel, members=members,
+                        stem=file_stem)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -527,7 +531,8 @@ def test_cross_celltype_diagonal_and_negative_normalised():
         ("grids", 1, "C", "top2", "set", [], "not run: x"),  # did not run: not a source
     ])
     markers = {"A": ["gA"], "B": ["gB"], "C": ["gA"]}  # C has no cells: not a target
-    table = cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, genes=["gA", "gB"], selections=sel, markers=markers, method="grids")
+    table = cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, genes=["gA", "gB"], selections=sel, markers=markers,
+                           method="grids")
     assert list(table.columns) == CROSS_COLUMNS
     assert len(table) == 4
     t = table.set_index(["source_cell_type", "target_cell_type"])
@@ -548,7 +553,8 @@ def test_cross_celltype_without_set_selections_raises():
     """No per-cell-type selections by the method is a ValueError pointing at explain.per_cell_type."""
     sel = _shard([("grids", 1, "A", "gA", "gene", [0], "ok"), ("random", 1, "A", "top2", "set", [0], "ok")])
     with pytest.raises(ValueError, match=r"explain\.per_cell_type"):
-        cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, genes=["gA", "gB"], selections=sel, markers={"A": ["gA"]}, method="grids")
+        cross_celltype(_cross_predict, CROSS_X, CROSS_CELLS, genes=["gA", "gB"], selections=sel,
+                       markers={"A": ["gA"]}, method="grids")
 
 
 # -- stage.marker_genes -----------------------------------------------------------------------------

@@ -81,7 +81,8 @@ def _logic_predict(X):
 
 def _check(tmp_path) -> pd.DataFrame:
     truth = read_truth(_write_truth(tmp_path, CHECK_TRUTH))
-    return redundancy_check(_logic_predict, CHECK_X, CHECK_CELLS, genes=["OR", "ADD", "AND"], truth=truth, peaks=_peaks(7))
+    return redundancy_check(_logic_predict, CHECK_X, CHECK_CELLS, genes=["OR", "ADD", "AND"], truth=truth,
+                            peaks=_peaks(7))
 
 
 def test_redundancy_check_or_ratio_matches_the_ideal_of_a_perfect_or_model(tmp_path):
@@ -160,7 +161,8 @@ def test_read_truth_without_logic_column_makes_redundant_groups_or(tmp_path):
                                                 ("T", "chr1", 5, 9, "indirect", "", "A")]
     truth = read_truth(_write_truth(tmp_path, rows, columns=LINK_COLUMNS[:7]))
     assert truth["logic"].tolist() == ["or", "or", "", ""]
-    table = redundancy_check(_logic_predict, CHECK_X, CHECK_CELLS, genes=["OR", "ADD", "AND"], truth=truth, peaks=_peaks(7))
+    table = redundancy_check(_logic_predict, CHECK_X, CHECK_CELLS, genes=["OR", "ADD", "AND"], truth=truth,
+                             peaks=_peaks(7))
     assert set(table["logic"]) == {"or"} and len(table) == 2
     # A new file whose redundant rows leave logic empty is read the same way; an unknown logic is an error.
     new = read_truth(_write_truth(tmp_path, [(*r[:7], "") for r in rows]))
@@ -262,7 +264,8 @@ def _outcomes(tmp_path) -> pd.DataFrame:
     status = {(m, L, c, t): s for m, L, c, t, s in
               zip(keys["method"], keys["L"], keys["cell_type"], keys["target"], keys["status"])}
     maps, pairs = read_redundancy_maps(_maps(tmp_path), targets=targets)
-    return call_outcomes(maps, pairs, truth, peaks=_peaks(10), X=CALL_X, cell_type=CALL_CELLS, members=MEMBERS, min_cells=10, status=status)
+    return call_outcomes(maps, pairs, truth, peaks=_peaks(10), X=CALL_X, cell_type=CALL_CELLS, members=MEMBERS,
+                         min_cells=10, status=status)
 
 
 def test_call_outcomes_per_map_hand_counted(tmp_path):
@@ -283,7 +286,8 @@ def test_call_outcomes_min_cells_decides_callable(tmp_path):
     """With min_cells 5, G2's pair (both open in 5 cells) becomes callable and recovered."""
     truth = read_truth(_write_truth(tmp_path, CALL_TRUTH))
     maps, pairs = read_redundancy_maps(_maps(tmp_path)[1:2])
-    out = call_outcomes(maps, pairs, truth, peaks=_peaks(10), X=CALL_X, cell_type=CALL_CELLS, members={}, min_cells=5).iloc[0]
+    out = call_outcomes(maps, pairs, truth, peaks=_peaks(10), X=CALL_X, cell_type=CALL_CELLS, members={},
+                        min_cells=5).iloc[0]
     assert (out["target"], out["n_callable_or_pairs"], out["n_recovered"]) == ("G2", 1, 1)
 
 

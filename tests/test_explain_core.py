@@ -82,7 +82,8 @@ def test_fast_gains_equal_autograd_through_the_dense_embedding(beta, cis_units):
     assert np.allclose(fast, reference.numpy(), atol=1e-10)
     assert np.allclose(fast[np.asarray(X.getnnz(0)) == 0], 0.0)  # never-open peaks have no gain
     # The objective itself agrees with the dense layout.
-    assert np.isclose(objective.loss(cells, subset), float(_dense_loss(model, x * keep, baseline, [1, 4], beta).detach()))
+    assert np.isclose(objective.loss(cells, subset),
+                      float(_dense_loss(model, x * keep, baseline, [1, 4], beta).detach()))
 
 
 def _dense_loss_baseline(model: Surrogate, x: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,8 @@ def _toy(tmp_path):
     save_surrogate(model, data, info, path=tmp_path / "model.pt")
     rna_ad = ad.AnnData(sp.csr_matrix(rna), obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=genes))
     atac_ad = ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=cells), var=peaks[["chrom", "start", "end"]])
-    write_paired(rna_ad, atac_ad, pd.Series(types, index=cells), split=pd.Series(split, index=cells), path=str(tmp_path / "paired.h5mu"))
+    write_paired(rna_ad, atac_ad, pd.Series(types, index=cells), split=pd.Series(split, index=cells),
+                 path=str(tmp_path / "paired.h5mu"))
     return tmp_path / "model.pt", tmp_path / "paired.h5mu", gtf
 
 
@@ -92,7 +93,8 @@ def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path
     assert list(json.loads(record.read_text())["tasks"]) == ["a__G1", "a__top2"]
 
     calls.clear()
-    monkeypatch.setattr(stage, "target_genes", lambda task, *a, **k: calls.append(task.stem) or real_target_genes(task, *a, **k))
+    monkeypatch.setattr(stage, "target_genes",
+                        lambda task, *a, **k: calls.append(task.stem) or real_target_genes(task, *a, **k))
     with caplog.at_level("INFO", logger="grids.explain.stage"):
         resumed = _run(toy, tmp_path / "run", tasks, resume=str(record))
     assert calls == ["b__G2"], "a finished task was computed again"
@@ -109,13 +111,15 @@ def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path
     assert calls == ["a__G1", "a__top2", "b__G2"]
 
 
-@pytest.mark.parametrize("method", ["grids", "random", "saliency", "smoothgrad", "fimap", "correlation", "sage", "lime"])
+@pytest.mark.parametrize("method", ["grids", "random", "saliency", "smoothgrad", "fimap", "correlation", "sage",
+                                    "lime"])
 def test_every_method_writes_ranked_selections_and_tracks(toy, tmp_path, method):
     tasks = [ExplainTask("a", "G1"), ExplainTask("b", "top2", "set")]
     table = _run(toy, tmp_path, tasks, method, window=50_000)
     out = tmp_path / method
     keys = [f"L{L}/{t.stem}" for L in (2, 4) for t in tasks]
-    write_target_files([str(tmp_path / "shard.tsv")], [str(tmp_path / "shard.json")], str(toy[2]), out_dir=str(out), method=method, expected=keys)
+    write_target_files([str(tmp_path / "shard.tsv")], [str(tmp_path / "shard.json")], str(toy[2]), out_dir=str(out),
+                       method=method, expected=keys)
     for key in keys:
         selection = pd.read_csv(out / f"{key}.tsv", sep="\t")
         assert list(selection.columns) == SELECTION_COLUMNS

@@ -211,8 +211,8 @@ def test_cell_ranger_arc_h5_feeds_both_modalities(tmp_path):
     intervals = ["chr1:1000-1400", "chr2:500-900", "chr1:4914570-4914685"]
     counts = sp.csr_matrix(rng.poisson(2, (len(BARCODES), len(genes) + len(intervals))))
     path = tmp_path / "filtered_feature_bc_matrix.h5"
-    write_10x_h5(counts, BARCODES, [f"ENSG{i:011d}" for i in range(3)] + intervals, feature_names=genes + intervals, path=path,
-                 genome="GRCh38", intervals=["chr1:10-20", "chr1:30-40", "chr2:50-60"] + intervals,
+    write_10x_h5(counts, BARCODES, [f"ENSG{i:011d}" for i in range(3)] + intervals, feature_names=genes + intervals,
+                 path=path, genome="GRCh38", intervals=["chr1:10-20", "chr1:30-40", "chr2:50-60"] + intervals,
                  feature_type=["Gene Expression"] * 3 + ["Peaks"] * 3)
     expression = rna.read_rna(path, "s1")
     assert list(expression.var_names) == genes

@@ -193,7 +193,8 @@ def test_accessibility_is_cell_type_specific(fragments, truth_cells, demo_model)
         sub = promoters[promoters.chrom == chrom]
         idx = interval_index(block["start"].to_numpy(), sub["start"].to_numpy(), sub["end"].to_numpy())
         keep = idx >= 0
-        hits.append(pd.DataFrame({"cre": sub.index.to_numpy()[idx[keep]], "barcode": block["barcode"].to_numpy()[keep]}))
+        hits.append(pd.DataFrame({"cre": sub.index.to_numpy()[idx[keep]],
+                                  "barcode": block["barcode"].to_numpy()[keep]}))
     hits = pd.concat(hits)
     hits = hits[hits.barcode.isin(cell_type.index[cell_type != "empty"])]
     hits["cell_type"] = cell_type.loc[hits.barcode].to_numpy()

@@ -99,9 +99,11 @@ def _toy_data(n_cells: int = 120, seed: int = 0) -> PairedData:
     rna = np.log1p(X[:, :8] * 3 + cell_type[:, None] * 2 + rng.random((n_cells, 8))).astype(np.float32)
     split = np.array(["train"] * 80 + ["val"] * 20 + ["test"] * 20)
     chroms = np.repeat([f"chr{i + 1}" for i in range(len(SIZES))], SIZES)
-    peaks = pd.DataFrame({"chrom": chroms, "start": np.arange(sum(SIZES)) * 1000, "end": np.arange(sum(SIZES)) * 1000 + 500})
+    peaks = pd.DataFrame({"chrom": chroms, "start": np.arange(sum(SIZES)) * 1000,
+                          "end": np.arange(sum(SIZES)) * 1000 + 500})
     return PairedData(atac=sp.csr_matrix(X), rna=rna, cell_type=cell_type, cell_types=["a", "b"], split=split,
-                      peaks=peaks, genes=[f"g{i}" for i in range(8)], cells=[f"c{i}" for i in range(n_cells)], umap=None)
+                      peaks=peaks, genes=[f"g{i}" for i in range(8)], cells=[f"c{i}" for i in range(n_cells)],
+                      umap=None)
 
 
 def _toy_links(data: PairedData) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +167,8 @@ def test_cis_ridge_matches_scikit_learn():
     peak, gene = _toy_links(data)
     train, val = data.rows("train"), data.rows("val")
     residual = data.rna[train] - data.rna[train].mean(0)
-    fit = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros((len(val), 8)), observed_val=data.rna[val], alphas=(3.0,))
+    fit = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros((len(val), 8)),
+                        observed_val=data.rna[val], alphas=(3.0,))
     for g in range(8):
         links = np.flatnonzero(gene == g)
         reference = Ridge(alpha=3.0).fit(data.atac[train][:, peak[links]].toarray(), residual[:, g])
@@ -305,8 +308,10 @@ def test_group_units_find_or_and_pairs_and_leave_additive_genes_linear():
     model = Surrogate(SurrogateConfig(n_peaks=8, n_genes=3, chrom_sizes=[8], n_cell_types=1, n_cis_links=len(peak),
                                       cis_units=2)).eval()
     residual, residual_val = data.rna[train] - data.rna[train].mean(0), data.rna[val] - data.rna[train].mean(0)
-    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val), observed_val=data.rna[val])
-    info = fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual, residual_val=residual_val)
+    ridge = fit_cis_ridge(data, peak, gene, residual_train=residual, base_val=np.zeros_like(residual_val),
+                          observed_val=data.rna[val])
+    info = fit_group_units(model, data, peak, gene=gene, ridge=ridge, residual_train=residual,
+                           residual_val=residual_val)
     found = {(u["gene"], tuple(sorted(u["peaks"]))) for u in info["units"]}
     assert ("or", (0, 1)) in found and ("and", (4, 5)) in found
     assert not any(g == "add" for g, _ in found)  # additive: the ridge alone explains it
@@ -461,7 +466,8 @@ def test_knn_in_lsi_recovers_cell_identity_from_weak_peaks():
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-6)
     from sklearn.neighbors import NearestNeighbors
 
-    neighbours = NearestNeighbors(n_neighbors=30).fit(embedding[train]).kneighbors(embedding[test], return_distance=False)
+    neighbours = NearestNeighbors(n_neighbors=30).fit(embedding[train]).kneighbors(embedding[test],
+                                                                                  return_distance=False)
     same_type = (data.cell_type[train][neighbours] == data.cell_type[test][:, None]).mean()
     assert same_type > 0.6, same_type
     knn = knn_lsi_baseline(data, n_components=10)
@@ -510,7 +516,8 @@ def test_the_parsimony_test_finds_weak_or_groups_the_interaction_test_misses():
     finds at least as many, and none puts a unit on the additive gene."""
     from grids.surrogate.cis import GroupUnitSettings
 
-    found = {test: [_weak_or_units(seed, test) for seed in range(20)] for test in ("parsimony", "interaction", "either")}
+    found = {test: [_weak_or_units(seed, test) for seed in range(20)]
+             for test in ("parsimony", "interaction", "either")}
     triple = {test: sum(("or", "or", (0, 1, 2)) in units for units in runs) for test, runs in found.items()}
     assert triple["parsimony"] >= triple["interaction"] + 3, triple
     assert triple["either"] >= triple["parsimony"], triple

@@ -207,7 +207,8 @@ def test_demo_explain_outputs_and_grids_never_ends_above_its_start(demo_run):
     import glob
 
     root = demo_run / "results" / "explain"
-    tables = pd.concat([pd.read_csv(path, sep="\t", dtype={"chrom": str}) for path in glob.glob(str(root / "*/shards/*.tsv"))])
+    tables = pd.concat([pd.read_csv(path, sep="\t", dtype={"chrom": str})
+                        for path in glob.glob(str(root / "*/shards/*.tsv"))])
     assert set(tables["method"]) == METHODS
     first = tables[tables["rank"] <= 1]
     losses = first.pivot_table(index=["L", "cell_type", "target"], columns="method", values="train_loss")
@@ -221,7 +222,8 @@ def test_demo_explain_outputs_and_grids_never_ends_above_its_start(demo_run):
     sets = first[(first["kind"] == "set") & first["method"].isin(["sage", "lime"])]
     assert len(sets) and sets["status"].str.startswith("not run: ").all()
     # grids_cis: every selected peak of a per-gene target lies within explain.window of its TSS.
-    truth = pd.read_csv(demo_run / "results" / "simulated" / "demo1" / "truth" / "genes.tsv", sep="\t").set_index("gene")
+    truth = pd.read_csv(demo_run / "results" / "simulated" / "demo1" / "truth" / "genes.tsv",
+                        sep="\t").set_index("gene")
     cis = tables[(tables["method"] == "grids_cis") & (tables["kind"] == "gene")]
     middle = (cis["start"] + cis["end"]) // 2
     assert (cis["chrom"].to_numpy() == truth.loc[cis["target"], "chrom"].to_numpy()).all()
@@ -295,8 +297,8 @@ def test_demo_evaluation_tables_hic_cross_and_report(demo_run):
         if on_loop.empty:
             continue
         pairs = pd.DataFrame({"key": f"{L}/{cell_type}/{gene}", "peak_chrom": on_loop["chrom"],
-                              "peak_start": on_loop["start"], "peak_end": on_loop["end"], "tss_chrom": promoter["chrom"],
-                              "tss_pos": tss_pos})
+                              "peak_start": on_loop["start"], "peak_end": on_loop["end"],
+                              "tss_chrom": promoter["chrom"], "tss_pos": tss_pos})
         result = validate_pairs(pairs, background, clr, n_draws=200, seed=0).iloc[0]
         assert result["status"] == "ok" and result["obs_exp"] > 1, (L, cell_type, gene, result.to_dict())
         checked += 1

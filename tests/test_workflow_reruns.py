@@ -46,7 +46,8 @@ def test_the_schema_lists_exactly_the_registered_methods():
 
     enums = [prop["items"]["enum"] for block in SCHEMA["properties"].values() if isinstance(block, dict)
              for prop in block.get("properties", {}).values()
-             if isinstance(prop, dict) and prop.get("type") == "array" and "grids" in prop.get("items", {}).get("enum", [])]
+             if isinstance(prop, dict) and prop.get("type") == "array"
+                and "grids" in prop.get("items", {}).get("enum", [])]
     assert len(enums) >= 2 and all(enum == list(REGISTERED) for enum in enums), enums
     assert set(CONFIG["explain"]["methods"]) <= set(REGISTERED)
 

@@ -1,4 +1,5 @@
-# Evaluation of the selections (docs/architecture.md §6): drops, hit ratios, Hi-C, ground truth, cross-cell-type, tracks.
+# Evaluation of the selections (docs/architecture.md §6): drops, hit ratios, Hi-C, ground truth, cross-cell-type,
+# tracks.
 
 EVALUATE = config["evaluate"]
 

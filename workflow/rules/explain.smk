@@ -45,7 +45,8 @@ rule explain_tracks:
         metas=lambda wildcards: explain_shard_files(wildcards.method, ".json"),
         gtf=config["genome"]["gtf"],
     output:
-        expand("results/explain/{{method}}/{key}{suffix}", key=explain_keys(), suffix=[".tsv", ".bedpe", ".interact.bed"]),
+        expand("results/explain/{{method}}/{key}{suffix}", key=explain_keys(),
+               suffix=[".tsv", ".bedpe", ".interact.bed"]),
     params:
         selections=explain_keys(),
         method=lambda wildcards: wildcards.method,

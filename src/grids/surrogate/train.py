@@ -307,8 +307,8 @@ def train_surrogate(
         path, in eval mode on the chosen device; ``info`` with ``epochs``, ``steps``, ``best_epoch``,
         ``best_val_mse``, ``stopped_by`` (``"early stopping"`` or ``"max_epochs"``), ``device``,
         ``train_seconds``, ``history`` (per epoch: ``epoch``, ``val_mse`` and the mean loss terms),
-        ``chromosomes`` and ``cis`` (``{"links": 0}`` without a cis path; else the ridge's
-        ``alpha`` and validation r, plus ``group_units`` and ``linear_cis_state`` with units).
+        ``chromosomes`` and ``cis`` (``seconds`` its fit took, and ``links``: 0 without a cis path; else
+        the ridge's ``alpha`` and validation r, plus ``group_units`` and ``linear_cis_state`` with units).
 
     Raises
     ------
@@ -424,7 +424,9 @@ def train_surrogate(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     model.eval()
+    cis_started = time.perf_counter()
     cis_info = _fit_cis_path(model, batcher, data, cis, or_test=settings.cis_or_test) if len(cis[0]) else {"links": 0}
+    cis_info["seconds"] = time.perf_counter() - cis_started
     stopped = "early stopping" if state["bad_epochs"] >= settings.patience else "max_epochs"
     log.info("trained %d epochs (%d steps, %s); best val MSE %.5f at epoch %d; %.1f s", state["epoch"],
              state["step"], stopped, state["best_val"], state["best_epoch"], time.perf_counter() - started)

@@ -93,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model, info = train_surrogate(data, settings, checkpoint=Path(tmp) / "checkpoint.pt", cis=links,
                                       model_kwargs={"cis_units": args.cis_units})
-    cis_seconds = info["cis"]["seconds"]
+    cis_seconds = info["cis_seconds"]
     per_epoch = (info["train_seconds"] - cis_seconds) / info["epochs"]
     units = info["cis"].get("group_units", {})
     step_ms = per_epoch / max(1, info["steps"] // info["epochs"]) * 1000

@@ -310,7 +310,7 @@ def _real_data_config():
 
 
 def _check_sheet(sheet: Path):
-    from grids.config import check_samples, read_samples
+    from grids.workflow.config import check_samples, read_samples
 
     return check_samples(read_samples(sheet), _real_data_config(), sheet)
 
@@ -324,7 +324,7 @@ def _check_sheet(sheet: Path):
 ], ids=["no-sample-column", "missing-file", "no-atac-input", "sample-twice", "misspelt-column"])
 def test_sample_sheet(in_tmp, text, cause):
     """Checked when Snakemake parses the workflow: nothing is written anywhere."""
-    from grids.config import ConfigError
+    from grids.workflow.config import ConfigError
 
     for name in ("f.tsv.gz", "r.h5"):
         (in_tmp / name).write_bytes(b"")
@@ -370,7 +370,7 @@ def test_target_cell_type_not_among_the_given_labels(tmp_path):
 ], ids=["slash", "space", "gene-names", "listed-twice"])
 def test_targets_file(in_tmp, rows, cause):
     """Labels that file names cannot hold used to be merged silently: both wrote L2_3__GENE1.tsv."""
-    from grids.config import ConfigError, read_targets
+    from grids.workflow.config import ConfigError, read_targets
 
     targets = in_tmp / "targets.tsv"
     targets.write_text("cell_type\tgene\n" + rows)

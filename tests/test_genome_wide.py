@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_workflow, snakemake
-from grids.config import ConfigError, check_config
 from grids.explain.genome_wide import (
     GENOME_WIDE_COLUMNS,
     TASK_COLUMNS,
@@ -29,6 +28,7 @@ from grids.explain.genome_wide import (
 )
 from grids.explain.shards import SHARD_COLUMNS
 from grids.explain.tasks import ExplainTask, cell_type_stem, file_stem
+from grids.workflow.config import ConfigError, check_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

@@ -119,7 +119,7 @@ def shard_methods(root: Path, overlay: dict | None = None) -> set[str]:
 
 
 def _no_gpu() -> bool:
-    from grids.gpus import visible_gpus
+    from grids.workflow.gpus import visible_gpus
 
     return not visible_gpus()
 

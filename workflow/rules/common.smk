@@ -3,7 +3,7 @@ import dataclasses
 
 import pandas as pd
 
-from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
+from grids.workflow.config import ConfigError, check_config, check_samples, read_samples, read_targets
 from grids.explain.genome_wide import genes_mode, genome_wide_cell_types, genome_wide_shards
 from grids.explain.methods import METHODS as EXPLAIN_METHODS, gpu_methods
 from grids.explain.tasks import explain_tasks, set_target, shard_settings, shard_tasks
@@ -172,7 +172,7 @@ def uses_gpu(device):
     node with an NVIDIA GPU. Probed without torch, so starting Snakemake stays fast."""
     if device != "auto":
         return device == "cuda"
-    from grids.gpus import visible_gpus
+    from grids.workflow.gpus import visible_gpus
 
     return bool(visible_gpus())
 

@@ -185,7 +185,8 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
     ValueError
         As :func:`evaluation_cells` and :func:`grids.evaluate.cross.cross_celltype`.
     """
-    from ..config import read_targets
+    from grids.workflow.config import read_targets
+
     from .cross import cross_celltype
     from .figures import cross_celltype_figure
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import read_targets
+from grids.workflow.config import read_targets
+
 from ..io import atomic_output, write_tsv
 from .embedding import umap
 from .figures import qc_violin_figure
@@ -43,7 +44,7 @@ def run_rna_stage(
         Sample -> cell-type table (:func:`grids.rna.labels.read_labels`); read only when
         ``settings["labels"]`` is ``"given"``.
     targets
-        The targets file (:func:`grids.config.read_targets`): its genes are kept whatever their
+        The targets file (:func:`grids.workflow.config.read_targets`): its genes are kept whatever their
         variability, and its cell types are checked against the labels.
     settings
         The ``rna`` config section: ``labels`` (``"given"``, else labels are inferred from
@@ -69,7 +70,7 @@ def run_rna_stage(
         :func:`grids.rna.labels.read_labels`), a target gene is in none of the RNA matrices, a
         target's cell type is not among the given labels, the given labels cover no QC-passed
         cell, or QC or label inference fails (:func:`grids.rna.qc.rna_qc`,
-        :func:`grids.rna.labels.infer_labels`); :class:`grids.config.ConfigError` for a bad
+        :func:`grids.rna.labels.infer_labels`); :class:`grids.workflow.config.ConfigError` for a bad
         targets file; FileNotFoundError for a missing RNA file. An inferred label set that misses a
         target's cell type is only a warning.
     """

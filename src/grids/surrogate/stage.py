@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import read_targets
+from grids.workflow.config import read_targets
+
 from ..genome import read_tss
 from ..io import atomic_output
 from ..plots import marker_heatmaps, predictor_comparison, umap_expression
@@ -129,7 +130,7 @@ def run_train_surrogate(
         When the paired file's modalities differ in cells, its peaks are not grouped by chromosome,
         the GTF has no gene record, or a training setting is invalid;
         :class:`grids.surrogate.train.TrainingError` when training cannot run or diverges;
-        :class:`grids.config.ConfigError` for a bad targets file.
+        :class:`grids.workflow.config.ConfigError` for a bad targets file.
     """
     data = load_paired(paired)
     train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)

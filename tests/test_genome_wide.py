@@ -209,7 +209,7 @@ def _snakemake_ok(root: Path, *args: str, timeout: int = 1200) -> str:
 
 @pytest.mark.slow
 def test_genome_wide_outputs_on_the_demo_match_the_per_target_selections(demo_run, tmp_path):
-    from grids.explain.stage import target_genes
+    from grids.explain.tasks import target_genes
     from grids.surrogate.data import load_paired
 
     root = _copied_run(demo_run, tmp_path / "run")

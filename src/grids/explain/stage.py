@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -18,50 +17,11 @@ from ..genome import first_tss, tss_map
 from ..io import atomic_output
 from .methods import METHODS, ExplainMethod, MethodInput
 from .shards import SELECTION_COLUMNS, SHARD_COLUMNS, read_shards
-from .tasks import ExplainTask
+from .tasks import ExplainTask, target_genes
 
-__all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS", "target_genes"]
+__all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS"]
 
 log = logging.getLogger(__name__)
-
-def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, *, top_n: int,
-                 mito_prefix: str = "MT-") -> list[int]:
-    """Gene indices of a task: the gene itself, or the cell type's top-N mean expressed genes
-    (mitochondrial genes left out). A gene the model lacks is an error with close matches.
-
-    Parameters
-    ----------
-    task
-        The task: a gene, or a cell type's gene set.
-    genes
-        The surrogate's genes, in order.
-    mean_expression
-        Mean expression of each of ``genes`` over the cell type's training cells (read for a gene set).
-    top_n
-        Size of a gene set.
-    mito_prefix
-        Name prefix of the mitochondrial genes left out of a gene set ('' leaves none out).
-
-    Returns
-    -------
-    list of int
-        Indices into ``genes``: the one gene, or up to ``top_n`` genes, most expressed first (ties in
-        gene order).
-
-    Raises
-    ------
-    ValueError
-        When a gene task's gene is not in ``genes``.
-    """
-    if task.kind == "gene":
-        if task.target not in genes:
-            close = difflib.get_close_matches(task.target, list(genes), n=5)
-            raise ValueError(f"target gene {task.target!r} (cell type {task.cell_type!r}) is not in the surrogate's "
-                             f"{len(genes)} genes" + (f"; close matches: {', '.join(close)}" if close else ""))
-        return [list(genes).index(task.target)]
-    eligible = np.array([not g.startswith(mito_prefix) for g in genes]) if mito_prefix else np.ones(len(genes), bool)
-    order = np.argsort(-np.where(eligible, mean_expression, -np.inf), kind="stable")
-    return order[: min(top_n, int(eligible.sum()))].tolist()
 
 
 def _first(objective, train, ranking, L: int, method: ExplainMethod):

@@ -2,17 +2,20 @@
 
 from .maps import (
     MAP_COLUMNS,
+    SUMMARY_COLUMNS,
     MapSettings,
     RedundancyGroup,
     RedundancyMap,
     TargetEvaluator,
     bootstrap_interval,
     empty_map,
+    map_selections,
     redundancy_groups,
     redundancy_map,
     stacked_removals,
+    summary_row,
 )
-from .stage import SUMMARY_COLUMNS, map_selections, run_redundancy_maps, run_redundancy_summary, summary_row
+from .stage import run_redundancy_maps, run_redundancy_summary
 
 __all__ = [
     "MAP_COLUMNS",

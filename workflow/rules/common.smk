@@ -119,7 +119,7 @@ def pseudobulks(sample):
 
 def sample_cell_types(sample):
     """Cell types in the sample's label file (simulated samples: the simulator's types)."""
-    from grids.atac.stage import safe_group_name
+    from grids.workflow.stages.atac import safe_group_name
 
     if sample in SIMULATED_SAMPLES:
         return [safe_group_name(c) for c in simulated_cell_types()]
@@ -141,7 +141,7 @@ def atac_cell_calling():
 
 
 def rna_settings():
-    """The rna keys the RNA stage reads (grids.rna.stage.run_rna_stage): min_cells_per_type is the
+    """The rna keys the RNA stage reads (grids.workflow.stages.rna.run_rna_stage): min_cells_per_type is the
     pairing's, and markers and leiden_resolution matter only when labels are inferred."""
     keys = ["labels", "min_genes", "max_genes", "min_umis", "max_umis", "percent_mito", "robust_percent_cells",
             "n_top_genes", "batch_aware_hvg", "seed"]

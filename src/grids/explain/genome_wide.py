@@ -4,7 +4,7 @@ give links for every gene.
 The genes are known only once the paired file exists, so a Snakemake checkpoint writes the task
 list (:func:`write_genome_wide_tasks`): one per-gene task per cell type and gene, cut into shards
 of ``explain.shard_size``. The shards run through the per-target shard code
-(:func:`grids.explain.stage.run_explain_shard`), and :func:`write_genome_wide` gathers them into
+(:func:`grids.workflow.stages.explain.run_explain_shard`), and :func:`write_genome_wide` gathers them into
 one table per method and L, a BEDPE and a UCSC interact track per cell type, and a figure.
 
 The parse-time helpers (:func:`genes_mode`, :func:`genome_wide_cell_types`,

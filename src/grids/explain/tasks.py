@@ -214,7 +214,7 @@ def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.nd
 
 
 # What an explain shard job is given of the explain settings, and so what reruns it (Snakemake
-# reruns a job whose params change), as grids.explain.stage.run_explain_shard reads them.
+# reruns a job whose params change), as grids.workflow.stages.explain.run_explain_shard reads them.
 # These keys decide which tasks exist and how they are grouped into jobs, not a selection: a
 # shard's own task list (its tasks param) records their effect, and device is a param of its own.
 # genes and genes_cell_types choose the genome-wide tasks (grids.explain.genome_wide), whose shards

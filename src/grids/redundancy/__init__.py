@@ -15,7 +15,6 @@ from .maps import (
     stacked_removals,
     summary_row,
 )
-from .stage import run_redundancy_maps, run_redundancy_summary
 
 __all__ = [
     "MAP_COLUMNS",
@@ -29,8 +28,6 @@ __all__ = [
     "map_selections",
     "redundancy_groups",
     "redundancy_map",
-    "run_redundancy_maps",
-    "run_redundancy_summary",
     "stacked_removals",
     "summary_row",
 ]

@@ -8,14 +8,13 @@ from typing import Any
 
 import pandas as pd
 
+from grids.io import atomic_output, write_tsv
+from grids.rna.embedding import umap
+from grids.rna.figures import qc_violin_figure
+from grids.rna.inputs import read_rna
+from grids.rna.labels import align_labels, check_targets, infer_labels, read_labels
+from grids.rna.qc import rna_qc
 from grids.workflow.config import read_targets
-
-from ..io import atomic_output, write_tsv
-from .embedding import umap
-from .figures import qc_violin_figure
-from .inputs import read_rna
-from .labels import align_labels, check_targets, infer_labels, read_labels
-from .qc import rna_qc
 
 __all__ = ["run_rna_stage"]
 

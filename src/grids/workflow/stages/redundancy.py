@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..explain.tasks import file_stem
-from ..io import atomic_output
-from ..io import write_tsv as _write_tsv
-from .maps import MAP_COLUMNS, SUMMARY_COLUMNS, MapSettings, RedundancyMap, map_selections, summary_row
+from grids.explain.tasks import file_stem
+from grids.io import atomic_output
+from grids.io import write_tsv as _write_tsv
+from grids.redundancy.maps import MAP_COLUMNS, SUMMARY_COLUMNS, MapSettings, RedundancyMap, map_selections, summary_row
 
 __all__ = ["write_map_files", "write_map_bedpe", "run_redundancy_maps", "run_redundancy_summary", "read_summary",
            "BEDPE_COLUMNS"]
@@ -76,7 +76,7 @@ def write_map_files(result: RedundancyMap, peaks: pd.DataFrame, base: str | Path
     title
         Title of the BEDPE header and the figure.
     """
-    from .figures import map_figure
+    from grids.redundancy.figures import map_figure
 
     write_tsv(result.pairs.reindex(columns=MAP_COLUMNS), f"{base}.tsv")
     write_map_bedpe(result, peaks, f"{base}.bedpe", target=target, title=title)
@@ -111,7 +111,7 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     method
         The explain method whose selections are mapped.
     split
-        The held-out cells the maps are made on (:func:`grids.evaluate.stage.evaluation_cells`).
+        The held-out cells the maps are made on (:func:`grids.workflow.stages.evaluate.evaluation_cells`).
     window
         Cis window in bp around each target gene's TSS.
     settings
@@ -135,11 +135,11 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     ------
     ValueError
         When a key of ``expected`` has no selection (checked first), a setting is out of range, or as
-        :func:`grids.evaluate.stage.evaluation_cells` and :func:`map_selections`.
+        :func:`grids.workflow.stages.evaluate.evaluation_cells` and :func:`map_selections`.
     """
-    from ..evaluate.stage import evaluation_cells
-    from ..explain.shards import read_shards
-    from ..genome import first_tss
+    from grids.explain.shards import read_shards
+    from grids.genome import first_tss
+    from grids.workflow.stages.evaluate import evaluation_cells
 
     options = MapSettings.from_config(dict(settings))
     table, members, _ = read_shards(tables, metas)
@@ -206,7 +206,7 @@ def run_redundancy_summary(*, tables: Sequence[str], out_table: str, out_figure:
     ValueError
         When ``tables`` is empty, or a table lacks a summary column.
     """
-    from .figures import summary_figure
+    from grids.redundancy.figures import summary_figure
 
     if not tables:
         raise ValueError("no redundancy summaries to combine")

@@ -11,15 +11,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from grids.genome import read_tss
+from grids.io import atomic_output
+from grids.plots import marker_heatmaps, predictor_comparison, umap_expression
+from grids.surrogate.data import PairedData, cis_links, load_paired
+from grids.surrogate.metrics import (
+    KNN_NEIGHBOURS,
+    cell_type_mean_baseline,
+    evaluate_predictions,
+    knn_lsi_baseline,
+    ridge_baseline,
+)
+from grids.surrogate.saved import load_surrogate, save_surrogate
+from grids.surrogate.train import TrainSettings, train_surrogate
 from grids.workflow.config import read_targets
-
-from ..genome import read_tss
-from ..io import atomic_output
-from ..plots import marker_heatmaps, predictor_comparison, umap_expression
-from .data import PairedData, cis_links, load_paired
-from .metrics import KNN_NEIGHBOURS, cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
-from .saved import load_surrogate, save_surrogate
-from .train import TrainSettings, train_surrogate
 
 __all__ = ["run_train_surrogate", "gene_links", "MODEL_KEYS", "TRAIN_KEYS", "PREDICTORS"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grids.rna.stage import run_rna_stage
+from grids.workflow.stages.rna import run_rna_stage
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from grids.config import read_targets
 from grids.surrogate.data import load_paired
 from grids.surrogate.metrics import cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
 from grids.surrogate.saved import load_surrogate, save_surrogate
-from grids.surrogate.stage import gene_links
 from grids.surrogate.train import TrainSettings, train_surrogate
+from grids.workflow.config import read_targets
+from grids.workflow.stages.surrogate import gene_links
 
 SPARSE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "sparse" / "config.yaml"
 

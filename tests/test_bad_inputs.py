@@ -65,7 +65,7 @@ def _fragments(path, lines):
 
 
 def _barcode_qc(fragments, genome, out, *, gtf=None, skip_unknown=False):
-    from grids.atac.stage import run_barcode_qc
+    from grids.workflow.stages.atac import run_barcode_qc
 
     chrom_sizes, default_gtf = genome
     run_barcode_qc(fragments=str(fragments), gtf=str(gtf or default_gtf), chrom_sizes=str(chrom_sizes), rna=None,
@@ -178,7 +178,7 @@ def test_bam_of_unmapped_reads_only(tmp_path):
 # ----------------------------------------------------------------------------------- RNA matrices
 
 def _rna_stage(rna_files, tmp_path, *, targets=None, labels=None):
-    from grids.rna.stage import run_rna_stage
+    from grids.workflow.stages.rna import run_rna_stage
 
     if targets is None:
         targets = tmp_path / "targets.tsv"
@@ -259,7 +259,7 @@ def _peak_h5ad(path, names, var=None):
 
 
 def _import_matrix(matrix, genome, out):
-    from grids.atac.stage import run_import_matrix
+    from grids.workflow.stages.atac import run_import_matrix
 
     run_import_matrix(sample="s1", matrix=str(matrix), chrom_sizes=str(genome[0]), rna=None,
                       exclude_chromosomes=["chrM"], out_h5ad=str(out / "s1" / "s1.h5ad"))
@@ -310,7 +310,7 @@ def _real_data_config():
 
 
 def _check_sheet(sheet: Path):
-    from grids.config import check_samples, read_samples
+    from grids.workflow.config import check_samples, read_samples
 
     return check_samples(read_samples(sheet), _real_data_config(), sheet)
 
@@ -324,7 +324,7 @@ def _check_sheet(sheet: Path):
 ], ids=["no-sample-column", "missing-file", "no-atac-input", "sample-twice", "misspelt-column"])
 def test_sample_sheet(in_tmp, text, cause):
     """Checked when Snakemake parses the workflow: nothing is written anywhere."""
-    from grids.config import ConfigError
+    from grids.workflow.config import ConfigError
 
     for name in ("f.tsv.gz", "r.h5"):
         (in_tmp / name).write_bytes(b"")
@@ -370,7 +370,7 @@ def test_target_cell_type_not_among_the_given_labels(tmp_path):
 ], ids=["slash", "space", "gene-names", "listed-twice"])
 def test_targets_file(in_tmp, rows, cause):
     """Labels that file names cannot hold used to be merged silently: both wrote L2_3__GENE1.tsv."""
-    from grids.config import ConfigError, read_targets
+    from grids.workflow.config import ConfigError, read_targets
 
     targets = in_tmp / "targets.tsv"
     targets.write_text("cell_type\tgene\n" + rows)
@@ -392,7 +392,7 @@ def test_explain_tasks_refuse_labels_sharing_a_file_name():
 
 
 def test_atac_pseudobulks_refuse_labels_sharing_a_file_name(tmp_path):
-    from grids.atac.stage import cell_groups
+    from grids.workflow.stages.atac import cell_groups
 
     table = tmp_path / "s1.barcodes.tsv"
     table.write_text("barcode\tis_cell\nAAA-1\tTrue\nCCC-1\tTrue\n")
@@ -417,8 +417,8 @@ class _Surrogate:
 def hic_stage(tmp_path, monkeypatch):
     """run_hic_validation on one selection (3 peaks near G1's TSS on chr1), the surrogate faked."""
     import grids.surrogate
-    from grids.evaluate.stage import run_hic_validation
     from grids.explain.shards import SHARD_COLUMNS
+    from grids.workflow.stages.evaluate import run_hic_validation
 
     starts = np.arange(0, 400_000, 5_000)
     peaks = pd.DataFrame({"chrom": "chr1", "start": starts, "end": starts + 500},

@@ -2,7 +2,7 @@
 
 The CLI tests run the real ``snakemake`` on a copy of the workflow in a temporary directory (never
 in the repository), without ``-n``, so a check that let bad input through would start jobs and
-create ``results/``. The unit tests call :mod:`grids.config` directly.
+create ``results/``. The unit tests call :mod:`grids.workflow.config` directly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grids.config import (
+from grids.workflow.config import (
     SAMPLE_NAME_PATTERN,
     ConfigError,
     check_config,
@@ -234,7 +234,7 @@ def test_default_config_dry_run(tmp_path: Path) -> None:
     assert not (workdir / "results").exists()
 
 
-# --- Unit tests of grids.config ------------------------------------------------------------
+# --- Unit tests of grids.workflow.config ---------------------------------------------------
 
 
 @pytest.fixture

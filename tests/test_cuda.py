@@ -15,11 +15,11 @@ import scipy.sparse as sp
 import torch
 
 from grids.explain.methods import METHODS
-from grids.explain.stage import _method_input, _run_one, _search_group
 from grids.explain.tasks import ExplainTask
 from grids.surrogate import TrainSettings, load_surrogate, save_surrogate, train_surrogate
 from grids.surrogate.data import PairedData, cis_links
 from grids.surrogate.metrics import per_gene_pearson
+from grids.workflow.stages.explain import _method_input, _run_one, _search_group
 
 GPU = "cuda"
 pytestmark = pytest.mark.skipif(GPU == "cuda" and not torch.cuda.is_available(), reason="torch sees no CUDA device")

@@ -19,9 +19,9 @@ from grids.evaluate.drop import DROP_COLUMNS, drop_summary, expression_drop, pai
 from grids.evaluate.hits import HIT_COLUMNS, gene_bodies, hit_ratios, target_hits
 from grids.evaluate.overlap import interval_distance, overlap_matrix, overlaps_any
 from grids.evaluate.selections import read_selections
-from grids.evaluate.stage import marker_genes
 from grids.evaluate.truth import GROUND_TRUTH_COLUMNS, ground_truth, read_truth, redundancy_check
 from grids.explain.tasks import file_stem
+from grids.workflow.stages.evaluate import marker_genes
 
 SHARD_COLUMNS = ["method", "L", "cell_type", "target", "kind", "n_genes", "train_loss", "seconds", "rank",
                  "peak_index", "chrom", "start", "end", "score", "status"]

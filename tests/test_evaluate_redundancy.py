@@ -382,7 +382,7 @@ def test_run_redundancy_calls_writes_the_tables_and_figure(tmp_path):
     """run_redundancy_calls reads shards, truth, maps and paired cells; with no maps the recovery still runs."""
     import json
 
-    from grids.evaluate.stage import run_redundancy_calls
+    from grids.workflow.stages.evaluate import run_redundancy_calls
 
     shard, meta = tmp_path / "shard0.tsv", tmp_path / "shard0.json"
     SELECTIONS.to_csv(shard, sep="\t", index=False)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from grids.explain.stage import SELECTION_COLUMNS, run_explain_shard, write_target_files
 from grids.explain.tasks import ExplainTask, explain_tasks, file_stem, shard_tasks
 from grids.multiome import write_paired
 from grids.surrogate import TrainSettings, save_surrogate, train_surrogate
 from grids.surrogate.data import PairedData, cis_links
+from grids.workflow.stages.explain import SELECTION_COLUMNS, run_explain_shard, write_target_files
 
 N_PEAKS, N_GENES = 60, 5
 
@@ -71,7 +71,7 @@ def _run(toy, tmp_path, tasks, method="grids", resume=None, **settings):
 def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path, monkeypatch, caplog):
     """GRIDS runs a shard's targets one cell type at a time (all of a type's targets together),
     so a record holds whole cell types: Ctrl-C in the second cell type keeps the first's."""
-    import grids.explain.stage as stage
+    import grids.workflow.stages.explain as stage
 
     tasks = [ExplainTask("a", "G1"), ExplainTask("b", "G2"), ExplainTask("a", "top2", "set")]
     straight = _run(toy, tmp_path / "straight", tasks)
@@ -95,7 +95,7 @@ def test_an_interrupted_shard_resumes_at_its_first_unfinished_task(toy, tmp_path
     calls.clear()
     monkeypatch.setattr(stage, "target_genes",
                         lambda task, *a, **k: calls.append(task.stem) or real_target_genes(task, *a, **k))
-    with caplog.at_level("INFO", logger="grids.explain.stage"):
+    with caplog.at_level("INFO", logger="grids.workflow.stages.explain"):
         resumed = _run(toy, tmp_path / "run", tasks, resume=str(record))
     assert calls == ["b__G2"], "a finished task was computed again"
     assert "2 task(s) already done (a__G1, a__top2)" in caplog.text

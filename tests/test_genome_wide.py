@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_workflow, snakemake
-from grids.config import ConfigError, check_config
 from grids.explain.genome_wide import (
     GENOME_WIDE_COLUMNS,
     TASK_COLUMNS,
@@ -29,6 +28,7 @@ from grids.explain.genome_wide import (
 )
 from grids.explain.shards import SHARD_COLUMNS
 from grids.explain.tasks import ExplainTask, cell_type_stem, file_stem
+from grids.workflow.config import ConfigError, check_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -209,7 +209,7 @@ def _snakemake_ok(root: Path, *args: str, timeout: int = 1200) -> str:
 
 @pytest.mark.slow
 def test_genome_wide_outputs_on_the_demo_match_the_per_target_selections(demo_run, tmp_path):
-    from grids.explain.stage import target_genes
+    from grids.explain.tasks import target_genes
     from grids.surrogate.data import load_paired
 
     root = _copied_run(demo_run, tmp_path / "run")

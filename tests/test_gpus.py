@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, snakemake
-from grids.gpus import claimed_gpu, visible_gpus
+from grids.workflow.gpus import claimed_gpu, visible_gpus
 
 
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):

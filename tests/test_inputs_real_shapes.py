@@ -60,7 +60,7 @@ def test_h5ad_with_categorical_var_columns(tmp_path, rows):
     ("Cannot setitem on a Categorical with a new category (-1)" when every peak is known)."""
     import anndata as ad
 
-    from grids.atac.stage import run_import_matrix
+    from grids.workflow.stages.atac import run_import_matrix
 
     var = PEAKS.iloc[rows].reset_index(drop=True)
     adata = _peak_adata(var, [f"peak{i}" for i in range(len(var))])

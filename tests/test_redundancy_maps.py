@@ -280,7 +280,7 @@ def _shards(tmp_path, peaks):
 
 def test_the_rule_writes_every_map_and_the_summary(tmp_path, monkeypatch):
     import grids.surrogate
-    from grids.redundancy.stage import read_summary, run_redundancy_maps, run_redundancy_summary
+    from grids.workflow.stages.redundancy import read_summary, run_redundancy_maps, run_redundancy_summary
 
     X, peaks, gtf = _paired(tmp_path)
     monkeypatch.setattr(grids.surrogate, "load_surrogate", lambda path, **kw: FakeSurrogate(peaks))
@@ -334,7 +334,7 @@ def test_the_rule_writes_every_map_and_the_summary(tmp_path, monkeypatch):
 
 
 def test_the_rule_stops_before_mapping_when_a_selection_is_missing(tmp_path, monkeypatch):
-    from grids.redundancy.stage import run_redundancy_maps
+    from grids.workflow.stages.redundancy import run_redundancy_maps
 
     peaks = pd.DataFrame({"chrom": ["chr1"] * N_PEAKS, "start": np.arange(N_PEAKS) * 1000,
                           "end": np.arange(N_PEAKS) * 1000 + 500})

@@ -181,6 +181,32 @@ def test_the_library_has_no_import_cycles():
     assert not cycles, "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
+def test_the_library_never_imports_the_workflow_package():
+    """Issue 18: grids.workflow (logging glue, config checks, GPU assignment, stage runners) imports
+    the library, never the other way round: no import anywhere in a library module, inside
+    functions included, names grids.workflow."""
+    import ast
+
+    def imported(path: Path, name: str) -> set[str]:
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                source = ".".join(part for part in (base, node.module) if part)
+                found |= {source} | {f"{source}.{alias.name}" for alias in node.names}
+        return found
+
+    paths = _library_paths()
+    assert "grids.workflow.stages.explain" in paths, "the workflow package moved: update this test"
+    offenders = {name: sorted(m for m in imported(path, name) if m == "grids.workflow"
+                              or m.startswith("grids.workflow."))
+                 for name, path in paths.items() if name != "grids.workflow" and not name.startswith("grids.workflow.")}
+    assert not {name: found for name, found in offenders.items() if found}
+
+
 def test_exported_functions_take_keywords_beyond_the_third_argument():
     """Issue 18, as scanpy does it: a call such as ``fimap(objective, train, 10, seed=0)`` names
     everything past the first three arguments, so a reordered signature cannot shift values."""

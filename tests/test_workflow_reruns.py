@@ -31,8 +31,8 @@ ALL_METHOD_RULES = {"evaluate_expression_drop", "evaluate_hit_ratio", "evaluate_
 # ---- which explain settings a shard is given (no workflow run) --------------------------------
 
 def test_every_setting_the_shard_runner_reads_reaches_the_methods_that_read_it():
-    explain = REPO / "src" / "grids" / "explain"
-    source = (explain / "stage.py").read_text() + (explain / "methods.py").read_text()
+    grids = REPO / "src" / "grids"
+    source = (grids / "workflow" / "stages" / "explain.py").read_text() + (grids / "explain" / "methods.py").read_text()
     read = set(re.findall(r'settings(?:\.get\(|\[)"(\w+)"', source))
     assert {"L", "beta", "k", "steps", "seed", "window", "sage_max_peaks"} <= read
     assert read <= EXPLAIN_KEYS - SHARD_LAYOUT_SETTINGS, "the runner reads a key no shard is given"
@@ -119,7 +119,7 @@ def shard_methods(root: Path, overlay: dict | None = None) -> set[str]:
 
 
 def _no_gpu() -> bool:
-    from grids.gpus import visible_gpus
+    from grids.workflow.gpus import visible_gpus
 
     return not visible_gpus()
 

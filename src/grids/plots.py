@@ -44,13 +44,13 @@ def atac_qc_figure(
     ----------
     barcodes
         Sample -> its barcode table (``n_fragments``, ``tss_enrichment``, ``is_cell``), as
-        :func:`grids.atac.stage.run_barcode_qc` writes it. Empty for precomputed peak matrices: the
+        :func:`grids.workflow.stages.atac.run_barcode_qc` writes it. Empty for precomputed peak matrices: the
         figure is then one histogram of open peaks per cell (``cells["n_peaks"]``) per sample.
     profiles
         Sample -> ``fragment_lengths`` and ``tss_profile`` arrays
         (:class:`grids.atac.qc.BarcodeQC`), for every sample of ``barcodes``.
     cells
-        Per-cell ``obs`` of the merged ATAC matrix (:func:`grids.atac.stage.merge_sample_matrices`):
+        Per-cell ``obs`` of the merged ATAC matrix (:func:`grids.workflow.stages.atac.merge_sample_matrices`):
         ``sample``, ``frip``, ``nucleosome_signal`` (``n_peaks`` for the precomputed case).
     path
         PNG file, written atomically.

@@ -3,7 +3,7 @@ import dataclasses
 
 import pandas as pd
 
-from grids.config import ConfigError, check_config, check_samples, read_samples, read_targets
+from grids.workflow.config import ConfigError, check_config, check_samples, read_samples, read_targets
 from grids.explain.genome_wide import genes_mode, genome_wide_cell_types, genome_wide_shards
 from grids.explain.methods import METHODS as EXPLAIN_METHODS, gpu_methods
 from grids.explain.tasks import explain_tasks, set_target, shard_settings, shard_tasks
@@ -119,7 +119,7 @@ def pseudobulks(sample):
 
 def sample_cell_types(sample):
     """Cell types in the sample's label file (simulated samples: the simulator's types)."""
-    from grids.atac.stage import safe_group_name
+    from grids.workflow.stages.atac import safe_group_name
 
     if sample in SIMULATED_SAMPLES:
         return [safe_group_name(c) for c in simulated_cell_types()]
@@ -141,7 +141,7 @@ def atac_cell_calling():
 
 
 def rna_settings():
-    """The rna keys the RNA stage reads (grids.rna.stage.run_rna_stage): min_cells_per_type is the
+    """The rna keys the RNA stage reads (grids.workflow.stages.rna.run_rna_stage): min_cells_per_type is the
     pairing's, and markers and leiden_resolution matter only when labels are inferred."""
     keys = ["labels", "min_genes", "max_genes", "min_umis", "max_umis", "percent_mito", "robust_percent_cells",
             "n_top_genes", "batch_aware_hvg", "seed"]
@@ -172,7 +172,7 @@ def uses_gpu(device):
     node with an NVIDIA GPU. Probed without torch, so starting Snakemake stays fast."""
     if device != "auto":
         return device == "cuda"
-    from grids.gpus import visible_gpus
+    from grids.workflow.gpus import visible_gpus
 
     return bool(visible_gpus())
 

@@ -1,7 +1,7 @@
 """Snakemake adapter: per-barcode ATAC QC and cell calls for one sample."""
 
-from grids.atac.stage import run_barcode_qc
 from grids.workflow import logged
+from grids.workflow.stages.atac import run_barcode_qc
 
 with logged(snakemake.log[0]):
     atac = snakemake.params.atac

@@ -1,7 +1,7 @@
 """Snakemake adapter: a precomputed peak matrix (Cell Ranger ARC h5, h5ad, h5mu) as ATAC input."""
 
-from grids.atac.stage import run_import_matrix
 from grids.workflow import logged
+from grids.workflow.stages.atac import run_import_matrix
 
 with logged(snakemake.log[0]):
     atac = snakemake.params.atac

@@ -1,7 +1,7 @@
 """Snakemake adapter: peaks.bed from the imported peak matrices."""
 
-from grids.atac.stage import write_matrix_peaks
 from grids.workflow import logged
+from grids.workflow.stages.atac import write_matrix_peaks
 
 with logged(snakemake.log[0]):
     write_matrix_peaks(snakemake.input.matrices, snakemake.output.peaks)

@@ -1,8 +1,8 @@
 """Snakemake adapter: one ATAC matrix for all samples, the QC table and the QC figure."""
 
-from grids.atac.stage import merge_sample_matrices, qc_figure_inputs
 from grids.plots import atac_qc_figure
 from grids.workflow import logged
+from grids.workflow.stages.atac import merge_sample_matrices, qc_figure_inputs
 
 with logged(snakemake.log[0]):
     atac = snakemake.params.atac

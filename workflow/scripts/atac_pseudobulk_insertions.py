@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from grids.atac.peaks import write_insertions
-from grids.atac.stage import cell_groups
 from grids.io import read_chrom_sizes
 from grids.workflow import logged
+from grids.workflow.stages.atac import cell_groups
 
 with logged(snakemake.log[0]):
     atac = snakemake.params.atac

@@ -1,7 +1,7 @@
 """Snakemake adapter: binary cells x peaks matrix of one sample."""
 
-from grids.atac.stage import run_sample_matrix
 from grids.workflow import logged
+from grids.workflow.stages.atac import run_sample_matrix
 
 with logged(snakemake.log[0]):
     atac = snakemake.params.atac

@@ -1,7 +1,7 @@
 """Snakemake adapter: the cross-cell-type matrix (paper Figure 3)."""
 
-from grids.evaluate.stage import run_cross_celltype
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_cross_celltype
 
 with logged(snakemake.log[0]):
     run_cross_celltype(

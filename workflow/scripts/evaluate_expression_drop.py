@@ -1,7 +1,7 @@
 """Snakemake adapter: expression drops on held-out cells, paper-style tables, paired tests, figure."""
 
-from grids.evaluate.stage import run_expression_drop
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_expression_drop
 
 with logged(snakemake.log[0]):
     run_expression_drop(

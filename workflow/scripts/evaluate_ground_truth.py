@@ -1,7 +1,7 @@
 """Snakemake adapter: recovery of planted links and the redundancy check (simulated data)."""
 
-from grids.evaluate.stage import run_ground_truth
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_ground_truth
 
 with logged(snakemake.log[0]):
     run_ground_truth(

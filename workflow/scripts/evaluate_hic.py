@@ -1,7 +1,7 @@
 """Snakemake adapter: Hi-C validation of the selections with cooler."""
 
-from grids.evaluate.stage import run_hic_validation
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_hic_validation
 
 with logged(snakemake.log[0]):
     run_hic_validation(

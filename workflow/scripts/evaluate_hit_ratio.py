@@ -1,7 +1,7 @@
 """Snakemake adapter: hit ratios (paper Table 3)."""
 
-from grids.evaluate.stage import run_hit_ratio
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_hit_ratio
 
 with logged(snakemake.log[0]):
     run_hit_ratio(

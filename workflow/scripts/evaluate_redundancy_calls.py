@@ -1,7 +1,7 @@
 """Snakemake adapter: called redundant pairs and OR-group recovery against the planted truth (simulated data)."""
 
-from grids.evaluate.stage import run_redundancy_calls
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_redundancy_calls
 
 with logged(snakemake.log[0]):
     run_redundancy_calls(

@@ -1,7 +1,7 @@
 """Snakemake adapter: genome-track figures of the top targets."""
 
-from grids.evaluate.stage import run_track_figures
 from grids.workflow import logged
+from grids.workflow.stages.evaluate import run_track_figures
 
 with logged(snakemake.log[0]):
     run_track_figures(

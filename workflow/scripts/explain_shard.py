@@ -1,8 +1,8 @@
 """Snakemake adapter: one method over one shard of explanation targets."""
 
-from grids.explain.stage import run_explain_shard
-from grids.gpus import claimed_gpu
 from grids.workflow import logged
+from grids.workflow.gpus import claimed_gpu
+from grids.workflow.stages.explain import run_explain_shard
 
 # One device per GPU job when several GPU jobs run at once (--resources gpu=N).
 with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):

@@ -1,7 +1,7 @@
 """Snakemake adapter: per-target selection TSVs, BEDPE and interact tracks (and GRIDS curves)."""
 
-from grids.explain.stage import write_target_files
 from grids.workflow import logged
+from grids.workflow.stages.explain import write_target_files
 
 with logged(snakemake.log[0]):
     write_target_files(

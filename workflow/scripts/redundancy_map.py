@@ -1,7 +1,7 @@
 """Snakemake adapter: redundancy maps of one method's selections (docs/architecture.md §5b)."""
 
-from grids.redundancy.stage import run_redundancy_maps
 from grids.workflow import logged
+from grids.workflow.stages.redundancy import run_redundancy_maps
 
 with logged(snakemake.log[0]):
     run_redundancy_maps(

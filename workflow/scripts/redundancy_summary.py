@@ -1,7 +1,7 @@
 """Snakemake adapter: the methods' redundancy summaries in one table, and its figure."""
 
-from grids.redundancy.stage import run_redundancy_summary
 from grids.workflow import logged
+from grids.workflow.stages.redundancy import run_redundancy_summary
 
 with logged(snakemake.log[0]):
     run_redundancy_summary(

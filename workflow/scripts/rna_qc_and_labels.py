@@ -1,7 +1,7 @@
 """Snakemake adapter: RNA QC, HVGs, labels and UMAP for all samples."""
 
-from grids.rna.stage import run_rna_stage
 from grids.workflow import logged
+from grids.workflow.stages.rna import run_rna_stage
 
 with logged(snakemake.log[0]):
     run_rna_stage(

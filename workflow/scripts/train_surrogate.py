@@ -1,8 +1,8 @@
 """Snakemake adapter: train the surrogate, save model.pt, metrics.json and figures."""
 
-from grids.gpus import claimed_gpu
-from grids.surrogate.stage import run_train_surrogate
 from grids.workflow import logged
+from grids.workflow.gpus import claimed_gpu
+from grids.workflow.stages.surrogate import run_train_surrogate
 
 # One device per GPU job when several GPU jobs run at once (--resources gpu=N).
 with logged(snakemake.log[0]), claimed_gpu(snakemake.resources.gpu > 0):

@@ -104,7 +104,7 @@ def hic_figure(hic: pd.DataFrame, path: str | Path) -> None:
     Parameters
     ----------
     hic
-        The Hi-C validation table (:func:`grids.evaluate.stage.run_hic_validation`); rows with status
+        The Hi-C validation table (:func:`grids.workflow.stages.evaluate.run_hic_validation`); rows with status
         'ok' and a positive obs_exp are drawn, those not covered or without a usable peak counted in
         the panel titles.
     path

@@ -4,7 +4,7 @@ give links for every gene.
 The genes are known only once the paired file exists, so a Snakemake checkpoint writes the task
 list (:func:`write_genome_wide_tasks`): one per-gene task per cell type and gene, cut into shards
 of ``explain.shard_size``. The shards run through the per-target shard code
-(:func:`grids.explain.stage.run_explain_shard`), and :func:`write_genome_wide` gathers them into
+(:func:`grids.workflow.stages.explain.run_explain_shard`), and :func:`write_genome_wide` gathers them into
 one table per method and L, a BEDPE and a UCSC interact track per cell type, and a figure.
 
 The parse-time helpers (:func:`genes_mode`, :func:`genome_wide_cell_types`,
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_output
-from .tasks import ExplainTask, cell_type_stem, file_name_clash, set_target
+from .tasks import ExplainTask, cell_type_stem, file_name_clash, set_target, target_genes
 
 __all__ = ["GENOME_WIDE_COLUMNS", "TASK_COLUMNS", "genes_mode", "genome_wide_cell_types", "genome_wide_genes",
            "plan_genome_wide", "write_genome_wide_tasks", "genome_wide_shards", "genome_wide_table",
@@ -141,8 +141,6 @@ def genome_wide_genes(genes: Any, cell_type: str, data, *, mito_prefix: str = "M
         When ``genes`` is invalid or 'targets', a listed gene is not modelled, or (an integer) the cell
         type is not in the data or has no training cells.
     """
-    from .stage import target_genes
-
     mode = genes_mode(genes)
     modelled = list(map(str, data.genes))
     if mode == "all":

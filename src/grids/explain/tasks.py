@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from .methods import method_only_settings
 
 __all__ = ["ExplainTask", "explain_tasks", "shard_tasks", "shard_settings", "file_name_clash", "file_stem",
-           "cell_type_stem",
+           "cell_type_stem", "target_genes",
            "set_target", "SET_PREFIX", "SHARD_LAYOUT_SETTINGS", "METHOD_ONLY_SETTINGS"]
 
 SET_PREFIX = "top"  # per-cell-type targets are named top{N}: the type's N most expressed genes
@@ -169,8 +173,48 @@ def shard_tasks(tasks: list[ExplainTask], shard_size: int) -> list[list[ExplainT
     return [tasks[i : i + shard_size] for i in range(0, len(tasks), shard_size)]
 
 
+def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, *, top_n: int,
+                 mito_prefix: str = "MT-") -> list[int]:
+    """Gene indices of a task: the gene itself, or the cell type's top-N mean expressed genes
+    (mitochondrial genes left out). A gene the model lacks is an error with close matches.
+
+    Parameters
+    ----------
+    task
+        The task: a gene, or a cell type's gene set.
+    genes
+        The surrogate's genes, in order.
+    mean_expression
+        Mean expression of each of ``genes`` over the cell type's training cells (read for a gene set).
+    top_n
+        Size of a gene set.
+    mito_prefix
+        Name prefix of the mitochondrial genes left out of a gene set ('' leaves none out).
+
+    Returns
+    -------
+    list of int
+        Indices into ``genes``: the one gene, or up to ``top_n`` genes, most expressed first (ties in
+        gene order).
+
+    Raises
+    ------
+    ValueError
+        When a gene task's gene is not in ``genes``.
+    """
+    if task.kind == "gene":
+        if task.target not in genes:
+            close = difflib.get_close_matches(task.target, list(genes), n=5)
+            raise ValueError(f"target gene {task.target!r} (cell type {task.cell_type!r}) is not in the surrogate's "
+                             f"{len(genes)} genes" + (f"; close matches: {', '.join(close)}" if close else ""))
+        return [list(genes).index(task.target)]
+    eligible = np.array([not g.startswith(mito_prefix) for g in genes]) if mito_prefix else np.ones(len(genes), bool)
+    order = np.argsort(-np.where(eligible, mean_expression, -np.inf), kind="stable")
+    return order[: min(top_n, int(eligible.sum()))].tolist()
+
+
 # What an explain shard job is given of the explain settings, and so what reruns it (Snakemake
-# reruns a job whose params change), as grids.explain.stage.run_explain_shard reads them.
+# reruns a job whose params change), as grids.workflow.stages.explain.run_explain_shard reads them.
 # These keys decide which tasks exist and how they are grouped into jobs, not a selection: a
 # shard's own task list (its tasks param) records their effect, and device is a param of its own.
 # genes and genes_cell_types choose the genome-wide tasks (grids.explain.genome_wide), whose shards

@@ -2,17 +2,19 @@
 
 from .maps import (
     MAP_COLUMNS,
+    SUMMARY_COLUMNS,
     MapSettings,
     RedundancyGroup,
     RedundancyMap,
     TargetEvaluator,
     bootstrap_interval,
     empty_map,
+    map_selections,
     redundancy_groups,
     redundancy_map,
     stacked_removals,
+    summary_row,
 )
-from .stage import SUMMARY_COLUMNS, map_selections, run_redundancy_maps, run_redundancy_summary, summary_row
 
 __all__ = [
     "MAP_COLUMNS",
@@ -26,8 +28,6 @@ __all__ = [
     "map_selections",
     "redundancy_groups",
     "redundancy_map",
-    "run_redundancy_maps",
-    "run_redundancy_summary",
     "stacked_removals",
     "summary_row",
 ]

@@ -101,7 +101,7 @@ def summary_figure(summary: pd.DataFrame, path: str | Path) -> None:
     Parameters
     ----------
     summary
-        Redundancy summary rows (:data:`grids.redundancy.stage.SUMMARY_COLUMNS`); those with status 'ok'
+        Redundancy summary rows (:data:`grids.redundancy.maps.SUMMARY_COLUMNS`); those with status 'ok'
         are drawn, one panel per method and L.
     path
         PNG file to write.

@@ -1,4 +1,4 @@
-"""Redundancy maps of one selection (docs/architecture.md §5b): necessity, sufficiency and pairwise interaction.
+"""Redundancy maps of a selection (docs/architecture.md §5b): necessity, sufficiency and pairwise interaction.
 
 For a target (one gene, or a gene set whose natural-scale expression is summed) and the top m
 peaks of a selection, on held-out cells of the target's cell type, with the surrogate's plain
@@ -11,6 +11,9 @@ peaks of a selection, on held-out cells of the target's cell type, with the surr
   cells, beside the multiplicative (GLiMMIRS) expectation of the joint drop;
 - groups: connected components of the redundant pairs, and the expression each protects.
 
+:func:`map_selections` maps every selection of one method's shard rows, and :func:`summary_row`
+sums a map up in one line of the summary table (:data:`SUMMARY_COLUMNS`).
+
 Every perturbed copy of the cells goes into a few stacked sparse matrices, so a map of 16 peaks
 (120 pairs, 16 singles, the window runs) costs a handful of ``predict`` calls, not ~150.
 """
@@ -18,23 +21,29 @@ Every perturbed copy of the cells goes into a few stacked sparse matrices, so a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..evaluate.drop import removal_predictions, stacked_removals  # shared with the evaluation
+from ..explain.tasks import file_stem
 
 __all__ = ["MapSettings", "RedundancyGroup", "RedundancyMap", "TargetEvaluator", "redundancy_map", "empty_map",
-           "stacked_removals", "bootstrap_interval", "redundancy_groups", "MAP_COLUMNS"]
+           "stacked_removals", "bootstrap_interval", "redundancy_groups", "map_selections", "summary_row",
+           "MAP_COLUMNS", "SUMMARY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 MAP_COLUMNS = ["peak_a", "peak_b", "peak_index_a", "peak_index_b", "necessity_a", "necessity_b", "sufficiency_a",
                "sufficiency_b", "drop_a", "drop_b", "drop_ab", "drop_multiplicative", "interaction", "ci_low",
                "ci_high", "redundant", "group"]
+SUMMARY_COLUMNS = ["method", "L", "cell_type", "target", "n_peaks", "n_pairs", "n_redundant_pairs", "n_groups",
+                   "group_sizes", "protected_expression", "protected_fraction", "status"]
 # Relative size of per-cell interactions treated as 0: the float32 predictions carry ~1e-7
 # relative rounding, and an interaction adds four of them.
 FLOAT_NOISE = 1e-5
@@ -313,3 +322,117 @@ def _named_groups(evaluator: TargetEvaluator, peaks: np.ndarray, components: lis
                                       _fraction(float(protected[k]), mean_before)))
         member_of.update({i: name for i in components[k]})
     return groups, member_of
+
+
+def _joined(values: Sequence[float], fmt: str = "{:.6g}") -> str:
+    return ",".join(fmt.format(v) for v in values)
+
+
+def summary_row(result: RedundancyMap, *, method: str, L: int, cell_type: str, target: str) -> dict[str, Any]:
+    """One summary line: counts, group sizes and the expression each group protects.
+
+    Parameters
+    ----------
+    result
+        The map (:func:`grids.redundancy.maps.redundancy_map`).
+    method
+        The explain method of the selection.
+    L
+        The selection's subset size.
+    cell_type
+        The selection's cell type.
+    target
+        The selection's target.
+
+    Returns
+    -------
+    dict
+        The keys of :data:`SUMMARY_COLUMNS`; group_sizes, protected_expression and protected_fraction
+        are comma-separated, one value per group from G1 on ('' without groups).
+    """
+    return {"method": method, "L": int(L), "cell_type": cell_type, "target": target, "n_peaks": len(result.peaks),
+            "n_pairs": len(result.pairs), "n_redundant_pairs": int((result.pairs["redundant"] == "true").sum()),
+            "n_groups": len(result.groups), "group_sizes": _joined([len(g.members) for g in result.groups], "{}"),
+            "protected_expression": _joined([g.protected for g in result.groups]),
+            "protected_fraction": _joined([g.fraction for g in result.groups]), "status": result.status}
+
+
+def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_matrix, cell_type: np.ndarray,
+                   *, genes: Sequence[str], peaks: pd.DataFrame, tss: pd.DataFrame, selections: pd.DataFrame,
+                   members: Mapping[str, Sequence[str]], window: int,
+                   settings: MapSettings = MapSettings()) -> Iterator[tuple[tuple[int, str, str], RedundancyMap]]:
+    """The map of every selection in ``selections`` (one method's shard rows), on the cells ``X``
+    of its own cell type (``cell_type``: a name per row of ``X``).
+
+    Yields ``((L, cell_type, target), map)``. A selection that did not run gives an empty map with
+    its status. ``members`` maps a target's file stem to its genes (a gene set's window is the
+    union of its members' windows); ``tss`` is :func:`grids.genome.first_tss`.
+
+    Parameters
+    ----------
+    predict
+        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
+    X
+        Held-out cells x peaks.
+    cell_type
+        Cell-type name of each row of ``X``.
+    genes
+        The surrogate's genes, in the order of its output columns.
+    peaks
+        Consensus peaks (chrom, start, end), in the order of the columns of ``X``.
+    tss
+        Each gene's first TSS (:func:`grids.genome.first_tss`).
+    selections
+        One method's shard rows (:func:`grids.explain.shards.read_shards`).
+    members
+        File stem -> the target's genes; a target missing here stands for itself alone.
+    window
+        Cis window in bp around each target gene's TSS.
+    settings
+        How the maps are made.
+
+    Yields
+    ------
+    key : tuple
+        (L, cell_type, target); targets in first-seen order, each target's L ascending.
+    map : RedundancyMap
+        Its map.
+
+    Raises
+    ------
+    ValueError
+        When a target's genes are not in ``genes``, or its cell type has no cells in ``X`` (raised
+        while iterating).
+    """
+    from ..explain.baselines import window_peaks
+
+    gene_index = {g: i for i, g in enumerate(genes)}
+    for (type_name, target), rows in selections.groupby(["cell_type", "target"], sort=False):
+        type_name, target = str(type_name), str(target)
+        names = list(members.get(file_stem(type_name, target), [target]))
+        unknown = [g for g in names if g not in gene_index]
+        if unknown:
+            raise ValueError(f"target {target!r} ({type_name}): genes {', '.join(unknown[:5])} are not in the model")
+        cells = X[np.flatnonzero(np.asarray(cell_type) == type_name)]
+        if cells.shape[0] == 0:
+            raise ValueError(f"cell type {type_name!r} has no held-out cells to map redundancy on")
+        # One evaluator per target: its L's share the 'before' and window predictions.
+        evaluator = TargetEvaluator(predict, cells, [gene_index[g] for g in names],
+                                    max_cells_per_call=settings.max_cells_per_call)
+        window_set = window_peaks(peaks, tss, names, window=window)
+        for L, selection in rows.groupby("L", sort=True):
+            status = str(selection["status"].iloc[0])
+            if status != "ok":
+                yield (int(L), type_name, target), empty_map(status)
+                continue
+            chosen = selection.sort_values("rank", kind="stable")
+            chosen = chosen[chosen["peak_index"] >= 0]
+            labels = [f"{c}:{int(s)}-{int(e)}" for c, s, e in zip(chosen["chrom"], chosen["start"], chosen["end"])]
+            started, calls = time.perf_counter(), evaluator.calls
+            result = redundancy_map(evaluator, chosen["peak_index"].astype(np.int64).to_numpy(), window_set,
+                                    labels=labels, settings=settings)
+            log.info("L=%d %s / %s: %d peaks, %d of %d pairs redundant, %d group(s), %d cells, %d predict call(s), "
+                     "%.1f s", int(L), type_name, target, len(result.peaks),
+                     int((result.pairs["redundant"] == "true").sum()), len(result.pairs), len(result.groups),
+                     cells.shape[0], evaluator.calls - calls, time.perf_counter() - started)
+            yield (int(L), type_name, target), result

@@ -10,8 +10,9 @@ message naming the file or gene instead of deep inside Pegasus.
 - ``labels``: :func:`check_targets`, user cell-type tables (:func:`read_labels`,
   :func:`align_labels`), :func:`drop_small_cell_types` and marker-based :func:`infer_labels`;
 - ``embedding``: the Pegasus conversion, PCA and :func:`umap`;
-- ``figures``: :func:`qc_violin_figure`, :func:`umap_figure`;
-- ``stage``: ``run_rna_stage``, the stage as the workflow's rule runs it.
+- ``figures``: :func:`qc_violin_figure`, :func:`umap_figure`.
+
+The stage as the workflow's rule runs it, ``run_rna_stage``, is in :mod:`grids.workflow.stages.rna`.
 """
 
 from .embedding import umap

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..explain.tasks import file_stem
-from ..io import write_tsv as _write_tsv
-from .selections import KEY, read_selections
+from grids.evaluate.selections import KEY, read_selections
+from grids.explain.tasks import file_stem
+from grids.io import write_tsv as _write_tsv
 
 __all__ = ["evaluation_cells", "run_expression_drop", "run_cross_celltype", "run_hit_ratio", "run_hic_validation",
            "run_ground_truth", "run_redundancy_calls", "run_track_figures", "marker_genes", "HIC_COLUMNS"]
@@ -55,7 +55,7 @@ def evaluation_cells(model: str, paired: str, split: str):
     ValueError
         When the split has no cells.
     """
-    from ..surrogate import load_paired, load_surrogate
+    from grids.surrogate import load_paired, load_surrogate
 
     saved = load_surrogate(model)
     data = load_paired(paired)
@@ -105,8 +105,8 @@ def run_expression_drop(*, model: str, paired: str, tables: Sequence[str], metas
     ValueError
         As :func:`evaluation_cells`, or when a selection's cell type has no cells in the split.
     """
-    from .drop import expression_drop, paired_tests, wide_table
-    from .figures import drop_figure
+    from grids.evaluate.drop import expression_drop, paired_tests, wide_table
+    from grids.evaluate.figures import drop_figure
 
     selections, members = read_selections(tables, metas)
     saved, data, X, names = evaluation_cells(model, paired, split)
@@ -185,9 +185,9 @@ def run_cross_celltype(*, model: str, paired: str, tables: Sequence[str], metas:
     ValueError
         As :func:`evaluation_cells` and :func:`grids.evaluate.cross.cross_celltype`.
     """
-    from ..config import read_targets
-    from .cross import cross_celltype
-    from .figures import cross_celltype_figure
+    from grids.evaluate.cross import cross_celltype
+    from grids.evaluate.figures import cross_celltype_figure
+    from grids.workflow.config import read_targets
 
     selections, members = read_selections(tables, metas)
     saved, data, X, names = evaluation_cells(model, paired, split)
@@ -226,9 +226,9 @@ def run_hit_ratio(*, tables: Sequence[str], metas: Sequence[str], gtf: str, soft
         The hit ratios written to ``out_table``: every method (first-seen order) at every L
         (ascending).
     """
-    from ..genome import read_gene_models
-    from .figures import hit_ratio_figure
-    from .hits import gene_bodies, hit_ratios, target_hits
+    from grids.evaluate.figures import hit_ratio_figure
+    from grids.evaluate.hits import gene_bodies, hit_ratios, target_hits
+    from grids.genome import read_gene_models
 
     selections, _ = read_selections(tables, metas)
     per_target = target_hits(selections, gene_bodies(read_gene_models(gtf)), soft_distance=soft_distance)
@@ -243,7 +243,7 @@ def _hic_pairs(selections: pd.DataFrame, members: Mapping[str, Sequence[str]],
                tss: Mapping[str, tuple[str, int]]) -> pd.DataFrame:
     """One row per selected peak and its target TSS (a gene set: the nearest member on the
     peak's chromosome), keyed by selection."""
-    from ..explain.tracks import link_targets
+    from grids.explain.tracks import link_targets
 
     frames = []
     for key, group in selections[selections["status"] == "ok"].groupby(KEY, sort=False):
@@ -300,10 +300,10 @@ def run_hic_validation(*, model: str, tables: Sequence[str], metas: Sequence[str
     FileNotFoundError, ValueError
         When a Hi-C file is missing or unusable (:func:`grids.evaluate.hic.open_cooler`).
     """
-    from ..genome import tss_map
-    from ..surrogate import load_surrogate
-    from .figures import hic_figure
-    from .hic import open_cooler, validate_pairs
+    from grids.evaluate.figures import hic_figure
+    from grids.evaluate.hic import open_cooler, validate_pairs
+    from grids.genome import tss_map
+    from grids.surrogate import load_surrogate
 
     selections, members = read_selections(tables, metas)
     background = load_surrogate(model).peaks.reset_index(drop=True)[["chrom", "start", "end"]]
@@ -377,8 +377,8 @@ def run_ground_truth(*, model: str, paired: str, tables: Sequence[str], metas: S
     ValueError
         As :func:`evaluation_cells` and :func:`grids.evaluate.truth.read_truth`.
     """
-    from .figures import ground_truth_figure, redundancy_figure
-    from .truth import ground_truth, read_truth, redundancy_check, redundancy_summary
+    from grids.evaluate.figures import ground_truth_figure, redundancy_figure
+    from grids.evaluate.truth import ground_truth, read_truth, redundancy_check, redundancy_summary
 
     selections, members = read_selections(tables, metas)
     planted = read_truth(truth)
@@ -437,9 +437,9 @@ def run_redundancy_calls(*, paired: str, tables: Sequence[str], metas: Sequence[
     ValueError
         When the split has no cells, or a map is of a method not in ``methods``.
     """
-    from ..surrogate import load_paired
-    from .figures import redundancy_calls_figure
-    from .truth import call_outcomes, group_recovery, read_redundancy_maps, read_truth, redundancy_calls
+    from grids.evaluate.figures import redundancy_calls_figure
+    from grids.evaluate.truth import call_outcomes, group_recovery, read_redundancy_maps, read_truth, redundancy_calls
+    from grids.surrogate import load_paired
 
     selections, members = read_selections(tables, metas)
     planted = read_truth(truth)
@@ -504,10 +504,10 @@ def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: M
         When a target has no gene record in the GTF, or a stem of ``figures`` has no per-gene selection
         at ``L``.
     """
-    from ..genome import read_gene_models, tss_map
-    from ..surrogate import load_surrogate
-    from .hic import open_cooler, tss_contacts
-    from .track_figure import genome_track_figure, track_region
+    from grids.evaluate.hic import open_cooler, tss_contacts
+    from grids.evaluate.track_figure import genome_track_figure, track_region
+    from grids.genome import read_gene_models, tss_map
+    from grids.surrogate import load_surrogate
 
     selections, _ = read_selections(tables, [])
     selections = selections[(selections["L"] == L) & (selections["kind"] == "gene")]
@@ -516,7 +516,7 @@ def run_track_figures(*, model: str, tables: Sequence[str], gtf: str, figures: M
     peaks = load_surrogate(model).peaks.reset_index(drop=True)
     planted = None
     if truth:
-        from .truth import read_truth
+        from grids.evaluate.truth import read_truth
 
         planted = read_truth(truth)
     coolers = {}

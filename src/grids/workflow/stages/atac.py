@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..genome import read_tss
-from ..io import atomic_output, check_contig_naming, prefixed, read_cell_barcodes, read_chrom_sizes, write_tsv
-from .matrix import build_peak_matrix
-from .peaks import read_peaks_bed
-from .qc import barcode_qc, call_cells
+from grids.atac.matrix import build_peak_matrix
+from grids.atac.peaks import read_peaks_bed
+from grids.atac.qc import barcode_qc, call_cells
+from grids.genome import read_tss
+from grids.io import atomic_output, check_contig_naming, prefixed, read_cell_barcodes, read_chrom_sizes, write_tsv
 
 __all__ = [
     "cell_groups", "merge_sample_matrices", "qc_figure_inputs", "run_barcode_qc", "run_sample_matrix",
@@ -330,7 +330,7 @@ def run_import_matrix(
     """A sample's precomputed peak matrix as the stage's per-sample AnnData (no peak calling)."""
     import scipy.sparse as sp
 
-    from .inputs import read_peak_matrix
+    from grids.atac.inputs import read_peak_matrix
 
     X, barcodes, peaks = read_peak_matrix(matrix, read_chrom_sizes(chrom_sizes),
                                           exclude_chromosomes=exclude_chromosomes)
@@ -355,7 +355,7 @@ def write_matrix_peaks(h5ads: Sequence[str], out_bed: str) -> None:
     """peaks.bed from imported matrices, which must share one peak set."""
     import anndata as ad
 
-    from .peaks import write_peaks_bed
+    from grids.atac.peaks import write_peaks_bed
 
     first = ad.read_h5ad(h5ads[0], backed="r")
     for path in h5ads[1:]:

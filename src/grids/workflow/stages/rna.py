@@ -8,13 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import read_targets
-from ..io import atomic_output, write_tsv
-from .embedding import umap
-from .figures import qc_violin_figure
-from .inputs import read_rna
-from .labels import align_labels, check_targets, infer_labels, read_labels
-from .qc import rna_qc
+from grids.io import atomic_output, write_tsv
+from grids.rna.embedding import umap
+from grids.rna.figures import qc_violin_figure
+from grids.rna.inputs import read_rna
+from grids.rna.labels import align_labels, check_targets, infer_labels, read_labels
+from grids.rna.qc import rna_qc
+from grids.workflow.config import read_targets
 
 __all__ = ["run_rna_stage"]
 
@@ -43,7 +43,7 @@ def run_rna_stage(
         Sample -> cell-type table (:func:`grids.rna.labels.read_labels`); read only when
         ``settings["labels"]`` is ``"given"``.
     targets
-        The targets file (:func:`grids.config.read_targets`): its genes are kept whatever their
+        The targets file (:func:`grids.workflow.config.read_targets`): its genes are kept whatever their
         variability, and its cell types are checked against the labels.
     settings
         The ``rna`` config section: ``labels`` (``"given"``, else labels are inferred from
@@ -69,7 +69,7 @@ def run_rna_stage(
         :func:`grids.rna.labels.read_labels`), a target gene is in none of the RNA matrices, a
         target's cell type is not among the given labels, the given labels cover no QC-passed
         cell, or QC or label inference fails (:func:`grids.rna.qc.rna_qc`,
-        :func:`grids.rna.labels.infer_labels`); :class:`grids.config.ConfigError` for a bad
+        :func:`grids.rna.labels.infer_labels`); :class:`grids.workflow.config.ConfigError` for a bad
         targets file; FileNotFoundError for a missing RNA file. An inferred label set that misses a
         target's cell type is only a warning.
     """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -14,62 +13,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..genome import first_tss, tss_map
-from ..io import atomic_output
-from .methods import METHODS, ExplainMethod, MethodInput
-from .shards import SELECTION_COLUMNS, SHARD_COLUMNS, read_shards
-from .tasks import ExplainTask
+from grids.explain.methods import METHODS, ExplainMethod, MethodInput
+from grids.explain.shards import SELECTION_COLUMNS, SHARD_COLUMNS, read_shards
+from grids.explain.tasks import ExplainTask, target_genes
+from grids.genome import first_tss, tss_map
+from grids.io import atomic_output
 
-__all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS", "target_genes"]
+__all__ = ["run_explain_shard", "read_shards", "write_target_files", "SELECTION_COLUMNS"]
 
 log = logging.getLogger(__name__)
-
-def target_genes(task: ExplainTask, genes: Sequence[str], mean_expression: np.ndarray, *, top_n: int,
-                 mito_prefix: str = "MT-") -> list[int]:
-    """Gene indices of a task: the gene itself, or the cell type's top-N mean expressed genes
-    (mitochondrial genes left out). A gene the model lacks is an error with close matches.
-
-    Parameters
-    ----------
-    task
-        The task: a gene, or a cell type's gene set.
-    genes
-        The surrogate's genes, in order.
-    mean_expression
-        Mean expression of each of ``genes`` over the cell type's training cells (read for a gene set).
-    top_n
-        Size of a gene set.
-    mito_prefix
-        Name prefix of the mitochondrial genes left out of a gene set ('' leaves none out).
-
-    Returns
-    -------
-    list of int
-        Indices into ``genes``: the one gene, or up to ``top_n`` genes, most expressed first (ties in
-        gene order).
-
-    Raises
-    ------
-    ValueError
-        When a gene task's gene is not in ``genes``.
-    """
-    if task.kind == "gene":
-        if task.target not in genes:
-            close = difflib.get_close_matches(task.target, list(genes), n=5)
-            raise ValueError(f"target gene {task.target!r} (cell type {task.cell_type!r}) is not in the surrogate's "
-                             f"{len(genes)} genes" + (f"; close matches: {', '.join(close)}" if close else ""))
-        return [list(genes).index(task.target)]
-    eligible = np.array([not g.startswith(mito_prefix) for g in genes]) if mito_prefix else np.ones(len(genes), bool)
-    order = np.argsort(-np.where(eligible, mean_expression, -np.inf), kind="stable")
-    return order[: min(top_n, int(eligible.sum()))].tolist()
 
 
 def _first(objective, train, ranking, L: int, method: ExplainMethod):
     """The first L peaks of a ranking, scored on the training cells. A ranking shorter than L
     is 'not run' for a method that says so (SAGE and LIME rank only the peaks near the
     targets); the others (correlation) keep what they have."""
-    from . import baselines
-    from .search import Selection
+    from grids.explain import baselines
+    from grids.explain.search import Selection
 
     if len(ranking.peaks) < L and method.short_ranking == "not run":
         raise baselines.NotRun(f"only {len(ranking.peaks)} candidate peaks near the targets, fewer than L = {L}")
@@ -147,7 +107,7 @@ def run_explain_shard(
     grids.surrogate.train.TrainingError
         When ``device`` is 'cuda' and torch sees no CUDA device.
     """
-    from ..surrogate import load_paired, load_surrogate, resolve_device
+    from grids.surrogate import load_paired, load_surrogate, resolve_device
     spec = METHODS.get(method)
     if spec is None:
         raise ValueError(f"unknown explain method {method!r}; known: {', '.join(METHODS)}")
@@ -252,8 +212,8 @@ def _method_input(task: ExplainTask, data, tss: pd.DataFrame, model, beta: float
     """A task's target genes and what a method is given: its objective, its encoded training and
     validation cells (encoded, and checked against L, once per cell type and shared by its
     targets' objectives), the targets' window peaks and mean expression."""
-    from . import baselines
-    from .core import SubsetObjective
+    from grids.explain import baselines
+    from grids.explain.core import SubsetObjective
 
     train_rows, val_rows = _rows(data, task, "train", paired), _rows(data, task, "val", paired)
     rna = data.rna[train_rows]
@@ -280,7 +240,7 @@ def _method_input(task: ExplainTask, data, tss: pd.DataFrame, model, beta: float
 def _run_one(spec: ExplainMethod, given: MethodInput, Ls: list[int]) -> list[tuple]:
     """(L, selection or None, status, seconds) per L for one target: a ranking method ranks once,
     at the largest L, and each L reports its first L peaks."""
-    from . import baselines
+    from grids.explain import baselines
 
     out, ranking, stem = [], None, given.description
     for L in Ls:
@@ -303,8 +263,8 @@ def _run_one(spec: ExplainMethod, given: MethodInput, Ls: list[int]) -> list[tup
 def _search_group(spec: ExplainMethod, givens: list[MethodInput], Ls: list[int], progress: bool) -> list[list[tuple]]:
     """:func:`_run_one` for a search method over several targets of one cell type, all targets and
     L together; each search's seconds are its share of the group's time."""
-    from . import baselines
-    from .search import drive
+    from grids.explain import baselines
+    from grids.explain.search import drive
 
     started = time.perf_counter()
     planned, outcomes = [], [[None] * len(Ls) for _ in givens]
@@ -395,9 +355,9 @@ def write_target_files(shard_tables: Sequence[str], shard_meta: Sequence[str], g
         When a key of ``expected`` has no selection in the shards, or as
         :func:`grids.explain.shards.read_shards`.
     """
-    from ..plots import objective_curve
-    from .tasks import file_stem
-    from .tracks import write_bedpe, write_interact
+    from grids.explain.tasks import file_stem
+    from grids.explain.tracks import write_bedpe, write_interact
+    from grids.plots import objective_curve
 
     table, members, curves = read_shards(shard_tables, shard_meta)
     tss = None

@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 
 def _simulated_paths(config: Mapping[str, Any]) -> set[str]:
     """Every path the simulate rules will produce (exempt from existence checks)."""
-    from .simulate import cell_type_names, make_params, sample_output_files
+    from grids.simulate import cell_type_names, make_params, sample_output_files
 
     samples = config.get("simulate", {}).get("samples", [])
     if not samples:
@@ -99,7 +99,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         )
     sim = config["simulate"]
     if sim["samples"]:
-        from .simulate import make_params
+        from grids.simulate import make_params
 
         try:
             make_params(sim["preset"], sim["seed"], **sim["overrides"])
@@ -122,7 +122,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key evaluate.{key}: {evaluate[key]!r} is not one of explain.methods "
                               f"({', '.join(methods)})")
     _check_genome_wide(config["explain"])
-    from .rna.labels import PEGASUS_MARKER_SETS
+    from grids.rna.labels import PEGASUS_MARKER_SETS
 
     rna = config["rna"]
     if rna["labels"] == "infer" and rna["markers"] not in PEGASUS_MARKER_SETS:
@@ -140,7 +140,7 @@ def _check_genome_wide(explain: Mapping[str, Any]) -> None:
     """explain.genes (targets, all, an integer N >= 1 or a list of gene names) and
     explain.genes_cell_types (distinct cell types with distinct file names). Whether the genes and
     cell types exist is known only once the paired file does (the checkpoint checks it)."""
-    from .explain.genome_wide import genes_mode, genome_wide_cell_types
+    from grids.explain.genome_wide import genes_mode, genome_wide_cell_types
 
     try:
         genes_mode(explain.get("genes", "targets"))
@@ -286,7 +286,7 @@ def read_targets(path: str | Path) -> pd.DataFrame:
     if len(duplicated):
         pairs = ", ".join(f"{r.cell_type}/{r.gene}" for r in duplicated.itertuples())
         raise ConfigError(f"{path}: target(s) listed twice: {pairs}")
-    from .explain.tasks import file_name_clash
+    from grids.explain.tasks import file_name_clash
 
     clash = file_name_clash(zip(frame["cell_type"], frame["gene"]))
     if clash:

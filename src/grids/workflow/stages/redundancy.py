@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from ..explain.tasks import file_stem
-from ..io import atomic_output
-from ..io import write_tsv as _write_tsv
-from .maps import MAP_COLUMNS, MapSettings, RedundancyMap, TargetEvaluator, empty_map, redundancy_map
+from grids.explain.tasks import file_stem
+from grids.io import atomic_output
+from grids.io import write_tsv as _write_tsv
+from grids.redundancy.maps import MAP_COLUMNS, SUMMARY_COLUMNS, MapSettings, RedundancyMap, map_selections, summary_row
 
-__all__ = ["map_selections", "summary_row", "write_map_files", "write_map_bedpe", "run_redundancy_maps",
-           "run_redundancy_summary", "read_summary", "SUMMARY_COLUMNS", "BEDPE_COLUMNS"]
+__all__ = ["write_map_files", "write_map_bedpe", "run_redundancy_maps", "run_redundancy_summary", "read_summary",
+           "BEDPE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 SELECTION = ["L", "cell_type", "target"]
-SUMMARY_COLUMNS = ["method", "L", "cell_type", "target", "n_peaks", "n_pairs", "n_redundant_pairs", "n_groups",
-                   "group_sizes", "protected_expression", "protected_fraction", "status"]
 BEDPE_COLUMNS = ["chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score"]
 # Text columns of the summary that hold one number per group (a lone number must stay text).
 LIST_COLUMNS = ["group_sizes", "protected_expression", "protected_fraction"]
@@ -33,120 +29,6 @@ LIST_COLUMNS = ["group_sizes", "protected_expression", "protected_fraction"]
 def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
     """Six significant digits, as the evaluation tables."""
     _write_tsv(frame, path, float_format="%.6g")
-
-
-def _joined(values: Sequence[float], fmt: str = "{:.6g}") -> str:
-    return ",".join(fmt.format(v) for v in values)
-
-
-def summary_row(result: RedundancyMap, *, method: str, L: int, cell_type: str, target: str) -> dict[str, Any]:
-    """One summary line: counts, group sizes and the expression each group protects.
-
-    Parameters
-    ----------
-    result
-        The map (:func:`grids.redundancy.maps.redundancy_map`).
-    method
-        The explain method of the selection.
-    L
-        The selection's subset size.
-    cell_type
-        The selection's cell type.
-    target
-        The selection's target.
-
-    Returns
-    -------
-    dict
-        The keys of :data:`SUMMARY_COLUMNS`; group_sizes, protected_expression and protected_fraction
-        are comma-separated, one value per group from G1 on ('' without groups).
-    """
-    return {"method": method, "L": int(L), "cell_type": cell_type, "target": target, "n_peaks": len(result.peaks),
-            "n_pairs": len(result.pairs), "n_redundant_pairs": int((result.pairs["redundant"] == "true").sum()),
-            "n_groups": len(result.groups), "group_sizes": _joined([len(g.members) for g in result.groups], "{}"),
-            "protected_expression": _joined([g.protected for g in result.groups]),
-            "protected_fraction": _joined([g.fraction for g in result.groups]), "status": result.status}
-
-
-def map_selections(predict: Callable[[sp.csr_matrix], np.ndarray], X: sp.csr_matrix, cell_type: np.ndarray,
-                   *, genes: Sequence[str], peaks: pd.DataFrame, tss: pd.DataFrame, selections: pd.DataFrame,
-                   members: Mapping[str, Sequence[str]], window: int,
-                   settings: MapSettings = MapSettings()) -> Iterator[tuple[tuple[int, str, str], RedundancyMap]]:
-    """The map of every selection in ``selections`` (one method's shard rows), on the cells ``X``
-    of its own cell type (``cell_type``: a name per row of ``X``).
-
-    Yields ``((L, cell_type, target), map)``. A selection that did not run gives an empty map with
-    its status. ``members`` maps a target's file stem to its genes (a gene set's window is the
-    union of its members' windows); ``tss`` is :func:`grids.genome.first_tss`.
-
-    Parameters
-    ----------
-    predict
-        The surrogate's prediction: cells x peaks -> cells x genes, log-normalised.
-    X
-        Held-out cells x peaks.
-    cell_type
-        Cell-type name of each row of ``X``.
-    genes
-        The surrogate's genes, in the order of its output columns.
-    peaks
-        Consensus peaks (chrom, start, end), in the order of the columns of ``X``.
-    tss
-        Each gene's first TSS (:func:`grids.genome.first_tss`).
-    selections
-        One method's shard rows (:func:`grids.explain.shards.read_shards`).
-    members
-        File stem -> the target's genes; a target missing here stands for itself alone.
-    window
-        Cis window in bp around each target gene's TSS.
-    settings
-        How the maps are made.
-
-    Yields
-    ------
-    key : tuple
-        (L, cell_type, target); targets in first-seen order, each target's L ascending.
-    map : RedundancyMap
-        Its map.
-
-    Raises
-    ------
-    ValueError
-        When a target's genes are not in ``genes``, or its cell type has no cells in ``X`` (raised
-        while iterating).
-    """
-    from ..explain.baselines import window_peaks
-
-    gene_index = {g: i for i, g in enumerate(genes)}
-    for (type_name, target), rows in selections.groupby(["cell_type", "target"], sort=False):
-        type_name, target = str(type_name), str(target)
-        names = list(members.get(file_stem(type_name, target), [target]))
-        unknown = [g for g in names if g not in gene_index]
-        if unknown:
-            raise ValueError(f"target {target!r} ({type_name}): genes {', '.join(unknown[:5])} are not in the model")
-        cells = X[np.flatnonzero(np.asarray(cell_type) == type_name)]
-        if cells.shape[0] == 0:
-            raise ValueError(f"cell type {type_name!r} has no held-out cells to map redundancy on")
-        # One evaluator per target: its L's share the 'before' and window predictions.
-        evaluator = TargetEvaluator(predict, cells, [gene_index[g] for g in names],
-                                    max_cells_per_call=settings.max_cells_per_call)
-        window_set = window_peaks(peaks, tss, names, window=window)
-        for L, selection in rows.groupby("L", sort=True):
-            status = str(selection["status"].iloc[0])
-            if status != "ok":
-                yield (int(L), type_name, target), empty_map(status)
-                continue
-            chosen = selection.sort_values("rank", kind="stable")
-            chosen = chosen[chosen["peak_index"] >= 0]
-            labels = [f"{c}:{int(s)}-{int(e)}" for c, s, e in zip(chosen["chrom"], chosen["start"], chosen["end"])]
-            started, calls = time.perf_counter(), evaluator.calls
-            result = redundancy_map(evaluator, chosen["peak_index"].astype(np.int64).to_numpy(), window_set,
-                                    labels=labels, settings=settings)
-            log.info("L=%d %s / %s: %d peaks, %d of %d pairs redundant, %d group(s), %d cells, %d predict call(s), "
-                     "%.1f s", int(L), type_name, target, len(result.peaks),
-                     int((result.pairs["redundant"] == "true").sum()), len(result.pairs), len(result.groups),
-                     cells.shape[0], evaluator.calls - calls, time.perf_counter() - started)
-            yield (int(L), type_name, target), result
 
 
 def write_map_bedpe(result: RedundancyMap, peaks: pd.DataFrame, path: str | Path, *, target: str, title: str) -> None:
@@ -194,7 +76,7 @@ def write_map_files(result: RedundancyMap, peaks: pd.DataFrame, base: str | Path
     title
         Title of the BEDPE header and the figure.
     """
-    from .figures import map_figure
+    from grids.redundancy.figures import map_figure
 
     write_tsv(result.pairs.reindex(columns=MAP_COLUMNS), f"{base}.tsv")
     write_map_bedpe(result, peaks, f"{base}.bedpe", target=target, title=title)
@@ -229,7 +111,7 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     method
         The explain method whose selections are mapped.
     split
-        The held-out cells the maps are made on (:func:`grids.evaluate.stage.evaluation_cells`).
+        The held-out cells the maps are made on (:func:`grids.workflow.stages.evaluate.evaluation_cells`).
     window
         Cis window in bp around each target gene's TSS.
     settings
@@ -253,11 +135,11 @@ def run_redundancy_maps(*, model: str, paired: str, gtf: str, tables: Sequence[s
     ------
     ValueError
         When a key of ``expected`` has no selection (checked first), a setting is out of range, or as
-        :func:`grids.evaluate.stage.evaluation_cells` and :func:`map_selections`.
+        :func:`grids.workflow.stages.evaluate.evaluation_cells` and :func:`map_selections`.
     """
-    from ..evaluate.stage import evaluation_cells
-    from ..explain.shards import read_shards
-    from ..genome import first_tss
+    from grids.explain.shards import read_shards
+    from grids.genome import first_tss
+    from grids.workflow.stages.evaluate import evaluation_cells
 
     options = MapSettings.from_config(dict(settings))
     table, members, _ = read_shards(tables, metas)
@@ -324,7 +206,7 @@ def run_redundancy_summary(*, tables: Sequence[str], out_table: str, out_figure:
     ValueError
         When ``tables`` is empty, or a table lacks a summary column.
     """
-    from .figures import summary_figure
+    from grids.redundancy.figures import summary_figure
 
     if not tables:
         raise ValueError("no redundancy summaries to combine")

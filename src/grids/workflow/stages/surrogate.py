@@ -11,14 +11,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import read_targets
-from ..genome import read_tss
-from ..io import atomic_output
-from ..plots import marker_heatmaps, predictor_comparison, umap_expression
-from .data import PairedData, cis_links, load_paired
-from .metrics import KNN_NEIGHBOURS, cell_type_mean_baseline, evaluate_predictions, knn_lsi_baseline, ridge_baseline
-from .saved import load_surrogate, save_surrogate
-from .train import TrainSettings, train_surrogate
+from grids.genome import read_tss
+from grids.io import atomic_output
+from grids.plots import marker_heatmaps, predictor_comparison, umap_expression
+from grids.surrogate.data import PairedData, cis_links, load_paired
+from grids.surrogate.metrics import (
+    KNN_NEIGHBOURS,
+    cell_type_mean_baseline,
+    evaluate_predictions,
+    knn_lsi_baseline,
+    ridge_baseline,
+)
+from grids.surrogate.saved import load_surrogate, save_surrogate
+from grids.surrogate.train import TrainSettings, train_surrogate
+from grids.workflow.config import read_targets
 
 __all__ = ["run_train_surrogate", "gene_links", "MODEL_KEYS", "TRAIN_KEYS", "PREDICTORS"]
 
@@ -129,7 +135,7 @@ def run_train_surrogate(
         When the paired file's modalities differ in cells, its peaks are not grouped by chromosome,
         the GTF has no gene record, or a training setting is invalid;
         :class:`grids.surrogate.train.TrainingError` when training cannot run or diverges;
-        :class:`grids.config.ConfigError` for a bad targets file.
+        :class:`grids.workflow.config.ConfigError` for a bad targets file.
     """
     data = load_paired(paired)
     train_settings = TrainSettings(**{k: settings[k] for k in TRAIN_KEYS if k in settings}, threads=threads)

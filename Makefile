@@ -6,8 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
-# The slowest tests are listed after every run, so CI logs show where the time goes.
-PYTEST_ARGS ?= --durations=15
+# The slowest tests are listed after every run, so CI logs show where the time goes. Two
+# pytest-xdist processes: one runs the demo and the tests that read it while the other runs the
+# rest, the SLURM test first (tests/conftest.py groups them).
+PYTEST_ARGS ?= --durations=15 -n 2 --dist loadgroup --no-loadscope-reorder
 SYSTEM_TOOLS := macs2 bedtools tabix bgzip samtools
 DEBIAN_PACKAGES := macs bedtools tabix samtools
 

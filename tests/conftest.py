@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,14 +33,42 @@ def demo_model(demo_params):
     return build_regulatory_model(demo_params)
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name``, built by ``build`` once per test run, also when pytest-xdist runs the
+    tests in several processes (``make test``): the first process to ask builds it in the folder
+    the processes share, holding a lock, and the others wait and reuse it. A failed build is
+    recorded, so the others fail at once with its message rather than build it again."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # each worker's own temporary folder sits in the run's
+    root, failed = shared / name, shared / f"{name}.failed"
+    with FileLock(str(shared / f"{name}.lock")):
+        if failed.exists():
+            pytest.fail(f"building {name} failed in another test process:\n{failed.read_text()}")
+        if not (shared / f"{name}.done").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            try:
+                build(root)
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}"[-6000:])
+                raise
+            (shared / f"{name}.done").touch()
+    return root
+
+
 @pytest.fixture(scope="session")
 def demo_sample(tmp_path_factory, demo_params, demo_model) -> Path:
     """The demo preset's sample 'demo1', with Hi-C for the first two cell types."""
-    root = tmp_path_factory.mktemp("sim") / "demo1"
-    simulate_sample(demo_params, "demo1", root, model=demo_model, hic=False, progress=False)
-    for cell_type in demo_model.cell_types[:2]:
-        write_hic_cool(demo_model, cell_type, root / "hic" / f"{cell_type}.cool")
-    return root
+
+    def build(folder: Path) -> None:
+        simulate_sample(demo_params, "demo1", folder / "demo1", model=demo_model, hic=False, progress=False)
+        for cell_type in demo_model.cell_types[:2]:
+            write_hic_cool(demo_model, cell_type, folder / "demo1" / "hic" / f"{cell_type}.cool")
+
+    return built_once(tmp_path_factory, "sim", build) / "demo1"
 
 
 def require_shared_data(*parts: str) -> Path:
@@ -67,15 +96,44 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
-    """`snakemake --cores 2` on the default config, once per test session (tests that change it work on a copy).
-
-    GRIDS_TEST_DEMO_RUN names a finished run of the current code to reuse while iterating on tests.
-    """
+def run_demo_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`snakemake --cores 2` on the default config, once per test run (:func:`built_once`); tests
+    that change it work on a copy. GRIDS_TEST_DEMO_RUN names a finished run of the current code to
+    reuse while iterating on tests."""
     if os.environ.get("GRIDS_TEST_DEMO_RUN"):
         return Path(os.environ["GRIDS_TEST_DEMO_RUN"])
-    root = copy_workflow(tmp_path_factory.mktemp("demo"))
-    result = snakemake(root, "--cores", "2")
-    assert result.returncode == 0, result.stderr[-6000:]
-    return root
+
+    def build(root: Path) -> None:
+        copy_workflow(root)
+        result = snakemake(root, "--cores", "2")
+        assert result.returncode == 0, result.stderr[-6000:]
+
+    return built_once(tmp_path_factory, "demo", build)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The demo run (:func:`run_demo_once`)."""
+    return run_demo_once(tmp_path_factory)
+
+
+# The SLURM test runs the workflow again in SLURM jobs, mostly waiting on the scheduler.
+SLURM_TEST = "test_demo_on_slurm_matches_the_local_run"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Which tests share a process under pytest-xdist (``make test``: ``-n 2 --dist loadgroup
+    --no-loadscope-reorder``): the tests that use the demo run form one group, so one process
+    runs the demo while the other gets on with the rest; every other test stays with its module,
+    whose fixtures are then built once. The SLURM test comes first and the demo's group second:
+    xdist hands the first two groups to the two processes, so the SLURM run's waits on the
+    scheduler overlap the demo run instead of following it. Without xdist only the order changes."""
+    def group(item: pytest.Item) -> str:
+        if item.name == SLURM_TEST:
+            return "slurm"
+        return "demo" if "demo_run" in getattr(item, "fixturenames", ()) else item.path.name
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=lambda item: {"slurm": 0, "demo": 1}.get(group(item), 2))  # stable: otherwise as collected

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow, run_demo_once, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -411,7 +411,7 @@ def slurm_cluster():
     subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
 
 
-def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path, capsys):
+def test_demo_on_slurm_matches_the_local_run(slurm_cluster, tmp_path, tmp_path_factory, capsys):
     """Issue 9: the SLURM profile submits every job with sbatch on a real (one-node) cluster, and
     the outputs equal those of the local `--cores 2` run of the same config."""
     import json
@@ -433,6 +433,9 @@ def test_demo_on_slurm_matches_the_local_run(demo_run, slurm_cluster, tmp_path, 
     assert {p.stem for p in logs} >= set(job_ids), sorted(p.stem for p in logs)
     shown = subprocess.run(["scontrol", "show", "job", job_ids[-1]], capture_output=True, text=True)
     assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
+    # The local run to compare with, asked for only now: under pytest-xdist another process runs
+    # it while this one waited on SLURM (conftest.pytest_collection_modifyitems).
+    demo_run = run_demo_once(tmp_path_factory)
     for name in ("atac/peaks.bed", "atac/qc.tsv", "rna/qc.tsv", "multiome/pairing.tsv"):
         assert (root / "results" / name).read_bytes() == (demo_run / "results" / name).read_bytes(), name
     ours, local = (json.loads((r / "results" / "surrogate" / "metrics.json").read_text()) for r in (root, demo_run))

@@ -123,17 +123,33 @@ SLURM_TEST = "test_demo_on_slurm_matches_the_local_run"
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Which tests share a process under pytest-xdist (``make test``: ``-n 2 --dist loadgroup
-    --no-loadscope-reorder``): the tests that use the demo run form one group, so one process
-    runs the demo while the other gets on with the rest; every other test stays with its module,
-    whose fixtures are then built once. The SLURM test comes first and the demo's group second:
-    xdist hands the first two groups to the two processes, so the SLURM run's waits on the
-    scheduler overlap the demo run instead of following it. Without xdist only the order changes."""
-    def group(item: pytest.Item) -> str:
-        if item.name == SLURM_TEST:
-            return "slurm"
-        return "demo" if "demo_run" in getattr(item, "fixturenames", ()) else item.path.name
+    """The order of the tests, and which share a process under pytest-xdist (``make test``:
+    ``-n 2 --dist loadgroup --no-loadscope-reorder``, where each process is handed the next work
+    unit in this order when it runs short).
 
+    1. One test that reads the demo run, so that one process builds the demo first
+       (:func:`run_demo_once`) while the other gets on with
+    2. the tests that need no demo, each module one work unit, whose fixtures are then built once;
+    3. the SLURM test, whose waits on the scheduler overlap the other process's work;
+    4. the other tests that read the demo, each a unit of its own, so both processes share them
+       once the demo is built.
+
+    Without xdist only the order changes."""
+    def uses_demo(item: pytest.Item) -> bool:
+        return "demo_run" in getattr(item, "fixturenames", ())
+
+    demo_tests = [item for item in items if uses_demo(item)]
+    first = next((item for item in demo_tests if item.path.name == "test_workflow.py"), None) or \
+        next(iter(demo_tests), None)
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
-    items.sort(key=lambda item: {"slurm": 0, "demo": 1}.get(group(item), 2))  # stable: otherwise as collected
+        if not uses_demo(item) and item.name != SLURM_TEST:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
+    def rank(item: pytest.Item) -> int:
+        if item is first:
+            return 0
+        if item.name == SLURM_TEST:
+            return 2
+        return 3 if uses_demo(item) else 1
+
+    items.sort(key=rank)  # stable: otherwise as collected

@@ -59,6 +59,20 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     return root
 
 
+def built_elsewhere(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path | None:
+    """The folder ``name`` once :func:`built_once` has built it in this test run (waiting while it
+    is being built); None when nothing built it."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    with FileLock(str(shared / f"{name}.lock")):
+        if (shared / f"{name}.failed").exists():
+            pytest.fail(f"building {name} failed in another test:\n{(shared / f'{name}.failed').read_text()}")
+        return shared / name if (shared / f"{name}.done").exists() else None
+
+
 @pytest.fixture(scope="session")
 def demo_sample(tmp_path_factory, demo_params, demo_model) -> Path:
     """The demo preset's sample 'demo1', with Hi-C for the first two cell types."""
@@ -118,7 +132,7 @@ def demo_run(tmp_path_factory) -> Path:
 
 
 # The SLURM test runs the workflow again in SLURM jobs, mostly waiting on the scheduler.
-SLURM_TEST = "test_demo_on_slurm_matches_the_local_run"
+SLURM_TEST = "test_demo_jobs_run_through_sbatch_on_a_slurm_cluster"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
@@ -127,12 +141,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``-n 2 --dist loadgroup --no-loadscope-reorder``, where each process is handed the next work
     unit in this order when it runs short).
 
-    1. One test that reads the demo run, so that one process builds the demo first
-       (:func:`run_demo_once`) while the other gets on with
-    2. the tests that need no demo, each module one work unit, whose fixtures are then built once;
-    3. the SLURM test, whose waits on the scheduler overlap the other process's work;
-    4. the other tests that read the demo, each a unit of its own, so both processes share them
-       once the demo is built.
+    1. The SLURM run, mostly waits on the scheduler, to one process, and
+    2. one test that reads the demo run, so that the other process builds the demo
+       (:func:`run_demo_once`) meanwhile;
+    3. the tests that need no demo, each module one work unit, whose fixtures are then built once;
+    4. the other tests that read the demo (the comparison of the SLURM run with the local run
+       among them), each a unit of its own, so both processes share them once the demo is built.
 
     Without xdist only the order changes."""
     def uses_demo(item: pytest.Item) -> bool:
@@ -146,10 +160,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.path.name))
 
     def rank(item: pytest.Item) -> int:
-        if item is first:
-            return 0
         if item.name == SLURM_TEST:
-            return 2
-        return 3 if uses_demo(item) else 1
+            return 0
+        if item is first:
+            return 1
+        return 3 if uses_demo(item) else 2
 
     items.sort(key=rank)  # stable: otherwise as collected

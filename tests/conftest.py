@@ -33,6 +33,13 @@ def demo_model(demo_params):
     return build_regulatory_model(demo_params)
 
 
+def _run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary folder every process of this test run shares: under pytest-xdist each
+    worker's own folder sits in it."""
+    own = tmp_path_factory.getbasetemp()
+    return own.parent if os.environ.get("PYTEST_XDIST_WORKER") else own
+
+
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """The folder ``name``, built by ``build`` once per test run, also when pytest-xdist runs the
     tests in several processes (``make test``): the first process to ask builds it in the folder
@@ -40,9 +47,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     recorded, so the others fail at once with its message rather than build it again."""
     from filelock import FileLock
 
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # each worker's own temporary folder sits in the run's
+    shared = _run_folder(tmp_path_factory)
     root, failed = shared / name, shared / f"{name}.failed"
     with FileLock(str(shared / f"{name}.lock")):
         if failed.exists():
@@ -64,9 +69,7 @@ def built_elsewhere(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
     is being built); None when nothing built it."""
     from filelock import FileLock
 
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
+    shared = _run_folder(tmp_path_factory)
     with FileLock(str(shared / f"{name}.lock")):
         if (shared / f"{name}.failed").exists():
             pytest.fail(f"building {name} failed in another test:\n{(shared / f'{name}.failed').read_text()}")

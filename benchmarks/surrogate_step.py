@@ -22,14 +22,11 @@ import time
 
 import numpy as np
 
-HG38_FRACTIONS = np.array([248.96, 242.19, 198.30, 190.21, 181.54, 170.81, 159.35, 145.14, 138.39, 133.80,
-                           135.09, 133.28, 114.36, 107.04, 101.99, 90.34, 83.26, 80.37, 58.62, 64.44, 46.71,
-                           50.82])
-
 
 def run_variant(variant: str, args) -> dict:
     import scipy.sparse as sp
     import torch
+    from paper_shapes import chromosome_sizes
     from torch.nn import functional as F
 
     from grids.surrogate.model import Surrogate, SurrogateConfig, csr_to_batch, dense_pooled_reference, focal_bce
@@ -40,8 +37,7 @@ def run_variant(variant: str, args) -> dict:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is visible to torch")
-    sizes = np.floor(HG38_FRACTIONS / HG38_FRACTIONS.sum() * args.peaks).astype(int)
-    sizes[0] += args.peaks - sizes.sum()
+    sizes = chromosome_sizes(args.peaks)
     config = SurrogateConfig(n_peaks=args.peaks, n_genes=args.genes, chrom_sizes=sizes.tolist(), n_cell_types=8)
     model = Surrogate(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=True)

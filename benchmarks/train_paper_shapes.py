@@ -24,18 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 
 def paper_data(n_cells: int, n_peaks: int, n_genes: int, seed: int = 0):
     """(PairedData, cis links) at the given shapes."""
-    from paper_shapes import HG38_FRACTIONS, LINKS_PER_GENE, OPEN_FRACTION
+    from paper_shapes import OPEN_FRACTION, chromosome_sizes, open_peaks, random_cis_links
 
     from grids.surrogate.data import PairedData
 
     rng = np.random.default_rng(seed)
-    sizes = np.floor(HG38_FRACTIONS / HG38_FRACTIONS.sum() * n_peaks).astype(int)
-    sizes[0] += n_peaks - sizes.sum()
+    sizes = chromosome_sizes(n_peaks)
     chrom = np.repeat([f"chr{i + 1}" for i in range(len(sizes))], sizes)
     start = np.concatenate([np.arange(n) * 20_000 for n in sizes])
     peaks = pd.DataFrame({"chrom": chrom, "start": start, "end": start + 500},
@@ -47,23 +45,7 @@ def paper_data(n_cells: int, n_peaks: int, n_genes: int, seed: int = 0):
     data = PairedData(open_peaks(n_cells, n_peaks, OPEN_FRACTION, rng), rna.astype(np.float32), cell_type,
                       [f"type{i}" for i in range(8)], split, peaks, [f"g{i}" for i in range(n_genes)],
                       [f"c{i}" for i in range(n_cells)], None)
-    peak = rng.integers(0, n_peaks, n_genes * LINKS_PER_GENE)
-    gene = np.repeat(np.arange(n_genes), LINKS_PER_GENE)
-    pair = np.unique(peak.astype(np.int64) * n_genes + gene)
-    return data, (pair // n_genes, pair % n_genes)
-
-
-def open_peaks(n_cells: int, n_peaks: int, fraction: float, rng: np.random.Generator) -> sp.csr_matrix:
-    """Binary cells x peaks, each entry open with probability ~``fraction``, built in seconds:
-    scipy.sparse.random samples without replacement over all n_cells x n_peaks entries, which at
-    these shapes takes minutes and over 10 GiB."""
-    n_open = rng.binomial(n_peaks, fraction, n_cells)
-    row = np.repeat(np.arange(n_cells, dtype=np.int64), n_open)
-    flat = np.sort(row * n_peaks + rng.integers(0, n_peaks, len(row)))  # np.unique is ~50x slower here
-    flat = flat[np.concatenate([[True], np.diff(flat) != 0])]  # rare repeats dropped
-    indptr = np.searchsorted(flat, np.arange(n_cells + 1, dtype=np.int64) * n_peaks)
-    indices = (flat % n_peaks).astype(np.int32)
-    return sp.csr_matrix((np.ones(len(flat), np.float32), indices, indptr), shape=(n_cells, n_peaks))
+    return data, random_cis_links(n_peaks, n_genes, rng)
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 # The slowest tests are listed after every run, so CI logs show where the time goes. Two
-# pytest-xdist processes: one runs the demo and the tests that read it while the other runs the
-# rest, the SLURM test first (tests/conftest.py groups them).
+# pytest-xdist processes: one makes the SLURM run while the other builds the demo, then both share
+# the rest (tests/conftest.py orders and groups them).
 PYTEST_ARGS ?= --durations=15 -n 2 --dist loadgroup --no-loadscope-reorder
 SYSTEM_TOOLS := macs2 bedtools tabix bgzip samtools
 DEBIAN_PACKAGES := macs bedtools tabix samtools

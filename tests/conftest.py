@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,19 +42,27 @@ def _run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return own.parent if os.environ.get("PYTEST_XDIST_WORKER") else own
 
 
+@contextlib.contextmanager
+def _holding(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, Path, Path]]:
+    """Hold the lock of the shared folder ``name`` (:func:`built_once`) and give its path, its
+    done marker and its failure record; a build that failed elsewhere fails the test at once."""
+    from filelock import FileLock
+
+    shared = _run_folder(tmp_path_factory)
+    failed = shared / f"{name}.failed"
+    with FileLock(str(shared / f"{name}.lock")):
+        if failed.exists():
+            pytest.fail(f"building {name} failed in another test:\n{failed.read_text()}")
+        yield shared / name, shared / f"{name}.done", failed
+
+
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """The folder ``name``, built by ``build`` once per test run, also when pytest-xdist runs the
     tests in several processes (``make test``): the first process to ask builds it in the folder
     the processes share, holding a lock, and the others wait and reuse it. A failed build is
     recorded, so the others fail at once with its message rather than build it again."""
-    from filelock import FileLock
-
-    shared = _run_folder(tmp_path_factory)
-    root, failed = shared / name, shared / f"{name}.failed"
-    with FileLock(str(shared / f"{name}.lock")):
-        if failed.exists():
-            pytest.fail(f"building {name} failed in another test process:\n{failed.read_text()}")
-        if not (shared / f"{name}.done").exists():
+    with _holding(tmp_path_factory, name) as (root, done, failed):
+        if not done.exists():
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
             try:
@@ -60,20 +70,17 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             except BaseException as error:
                 failed.write_text(f"{type(error).__name__}: {error}"[-6000:])
                 raise
-            (shared / f"{name}.done").touch()
+            done.touch()
     return root
 
 
-def built_elsewhere(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path | None:
-    """The folder ``name`` once :func:`built_once` has built it in this test run (waiting while it
-    is being built); None when nothing built it."""
-    from filelock import FileLock
-
-    shared = _run_folder(tmp_path_factory)
-    with FileLock(str(shared / f"{name}.lock")):
-        if (shared / f"{name}.failed").exists():
-            pytest.fail(f"building {name} failed in another test:\n{(shared / f'{name}.failed').read_text()}")
-        return shared / name if (shared / f"{name}.done").exists() else None
+def surrogate_metrics(run: Path) -> dict:
+    """A run's ``results/surrogate/metrics.json`` without its timings: what two trainings of the
+    same data and settings must give identically."""
+    metrics = json.loads((run / "results" / "surrogate" / "metrics.json").read_text())
+    for timing in ("train_seconds", "cis_seconds"):
+        metrics["training"].pop(timing)
+    return metrics
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from grids.explain.core import SubsetObjective
 from grids.explain.methods import METHODS
 from grids.explain.tasks import ExplainTask
 from grids.surrogate import TrainSettings, load_surrogate, save_surrogate, train_surrogate
-from grids.surrogate.data import PairedData, cis_links
+from grids.surrogate.data import PairedData, chrom_blocks, cis_links
 from grids.surrogate.metrics import per_gene_pearson
+from grids.surrogate.train import _Batcher, predict_rows
 from grids.workflow.stages.explain import _method_input, _run_one, _search_group
 
 GPU = "cuda"
@@ -74,10 +76,9 @@ def test_training_on_cuda_keeps_the_model_on_the_gpu_and_predicts_as_well_as_the
     assert info["device"].startswith(GPU) and all(p.device.type == GPU for p in model.parameters())
     test = data.rows("test")
     r = {}
+    names, _, chrom_of_peak = chrom_blocks(data.peaks["chrom"])
     for device, (m, _) in models.items():
-        from grids.surrogate.train import _Batcher, predict_rows
-
-        batcher = _Batcher(data, np.repeat([0, 1], [40, 40]), 2, torch.device(device))
+        batcher = _Batcher(data, chrom_of_peak, len(names), torch.device(device))
         r[device] = float(np.nanmedian(per_gene_pearson(predict_rows(m, batcher, test), data.rna[test])))
     print(f"\nheld-out median per-gene r: cuda {r[GPU]:.3f}, cpu {r['cpu']:.3f}")
     # The GPU draws dropout from its own generator, so the two trainings follow different paths.
@@ -119,8 +120,6 @@ def test_every_explain_method_runs_on_cuda_and_agrees_with_the_cpu(trained, meth
     save_surrogate(model, data, info, path=root / f"{method}.pt")
     on = {device: load_surrogate(root / f"{method}.pt", device=device).model for device in (GPU, "cpu")}
     results = {device: _explain(m, data, tss, method) for device, m in on.items()}
-    from grids.explain.core import SubsetObjective
-
     for task_gpu, task_cpu in zip(results[GPU], results["cpu"]):
         for (L, gpu, status, _), (_, cpu, cpu_status, _) in zip(task_gpu, task_cpu):
             assert status == cpu_status, (L, status, cpu_status)
@@ -135,9 +134,6 @@ def test_every_explain_method_runs_on_cuda_and_agrees_with_the_cpu(trained, meth
     # The GPU's objective for a selection is the CPU's.
     first = results[GPU][0][-1][1]
     cells = data.atac[np.flatnonzero((data.cell_type == 0) & (data.split == "train"))]
-    objective = SubsetObjective(on["cpu"], np.array(first_genes(data, "G0")))
+    objective = SubsetObjective(on["cpu"], np.array([data.genes.index("G0")]))
     assert objective.loss(objective.cells(cells), first.peaks) == pytest.approx(first.train_loss, rel=1e-4, abs=1e-7)
 
-
-def first_genes(data: PairedData, gene: str) -> list[int]:
-    return [data.genes.index(gene)]

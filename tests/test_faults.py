@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import snakemake
+from conftest import snakemake, surrogate_metrics
 from grids.io import atomic_output
 
 
@@ -154,13 +154,7 @@ def test_ctrl_c_during_training_then_rerun_resumes_from_the_checkpoint(demo_run,
     assert f"at epoch {interrupted['epoch']} (step {interrupted['step']})" in log, log[-2000:]
 
     # Resumed training ends exactly where the uninterrupted demo training ended.
-    def metrics(base: Path) -> dict:
-        values = json.loads((base / "results" / "surrogate" / "metrics.json").read_text())
-        for timing in ("train_seconds", "cis_seconds"):
-            values["training"].pop(timing)
-        return values
-
-    assert metrics(root) == metrics(demo_run)
+    assert surrogate_metrics(root) == surrogate_metrics(demo_run)
 
 
 def test_ctrl_c_during_an_explain_shard_then_rerun_redoes_only_unfinished_targets(demo_run, tmp_path):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, built_elsewhere, built_once, copy_workflow, snakemake
+from conftest import REPO, built_once, copy_workflow, snakemake, surrogate_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -394,69 +394,66 @@ CLUSTER_SCRIPT = REPO / "tests" / "slurm" / "cluster.sh"
 SLURM_TARGETS = ("results/surrogate/metrics.json", "results/explain/correlation/shards/shard0.tsv")
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    """A one-node SLURM cluster on this machine (tests/slurm/cluster.sh), stopped afterwards."""
+def _needs_slurm() -> None:
+    """Skip where the one-node cluster cannot be started."""
     import os
 
     if os.geteuid() != 0:
         pytest.skip("the SLURM test installs slurm-wlm/munge and starts daemons: run it as root (CI does)")
     if not shutil.which("slurmctld") and not shutil.which("apt-get"):
         pytest.skip("no slurm-wlm and no apt-get to install it")
-    started = subprocess.run([str(CLUSTER_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
-    if started.returncode != 0:
-        subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
-        pytest.fail(f"could not start the one-node SLURM cluster:\n{started.stdout}\n{started.stderr}")
-    yield
-    subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
 
 
 def _run_on_slurm(root: Path) -> None:
-    """The SLURM targets of the demo in ``root``, every job through sbatch; the job ids go to
-    ``root/sbatch_job_ids.txt``."""
-    copy_workflow(root)
-    result = snakemake(
-        root, *SLURM_TARGETS, "--workflow-profile", "workflow/profiles/slurm",
-        # This cluster has no accounting database: status through squeue, no account.
-        "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-keep-successful-logs",
-        "--seconds-between-status-checks", "2", "--slurm-init-seconds-before-status-checks", "1",
-        timeout=1800)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", output)
-    assert len(job_ids) >= 15, output[-3000:]
-    (root / "sbatch_job_ids.txt").write_text(" ".join(job_ids) + "\n")
+    """The SLURM targets of the demo in ``root``, every job through sbatch, on a one-node cluster
+    (tests/slurm/cluster.sh) started for the run and stopped after it. The job ids go to
+    ``root/sbatch_job_ids.txt`` and SLURM's record of the last job to ``root/last_job.txt``. The
+    cluster lives only inside this build, which :func:`conftest.built_once` runs once under its
+    lock, so two test processes never start or stop it under each other."""
+    started = subprocess.run([str(CLUSTER_SCRIPT), "start"], capture_output=True, text=True, timeout=900)
+    try:
+        assert started.returncode == 0, \
+            f"could not start the one-node SLURM cluster:\n{started.stdout}\n{started.stderr}"
+        copy_workflow(root)
+        result = snakemake(
+            root, *SLURM_TARGETS, "--workflow-profile", "workflow/profiles/slurm",
+            # This cluster has no accounting database: status through squeue, no account.
+            "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-keep-successful-logs",
+            "--seconds-between-status-checks", "2", "--slurm-init-seconds-before-status-checks", "1",
+            timeout=1800)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-6000:]
+        job_ids = re.findall(r"submitted with SLURM jobid (\d+)", output)
+        assert len(job_ids) >= 15, output[-3000:]
+        (root / "sbatch_job_ids.txt").write_text(" ".join(job_ids) + "\n")
+        shown = subprocess.run(["scontrol", "show", "job", job_ids[-1]], capture_output=True, text=True)
+        (root / "last_job.txt").write_text(shown.stdout + shown.stderr)
+    finally:
+        subprocess.run([str(CLUSTER_SCRIPT), "stop"], timeout=120)
 
 
-def test_demo_jobs_run_through_sbatch_on_a_slurm_cluster(slurm_cluster, tmp_path_factory, capsys):
+def test_demo_jobs_run_through_sbatch_on_a_slurm_cluster(tmp_path_factory, capsys):
     """Issue 9: the SLURM profile submits every job with sbatch on a real (one-node) cluster; each
     job leaves its log, and SLURM records the jobs as completed. That the outputs equal the local
     run's is the next test's: under pytest-xdist the other process builds the local run meanwhile."""
+    _needs_slurm()
     root = built_once(tmp_path_factory, "slurm", _run_on_slurm)
     job_ids = (root / "sbatch_job_ids.txt").read_text().split()
     with capsys.disabled():  # into the CI log, past pytest's capture
         print(f"\nsbatch job ids ({len(job_ids)}): {' '.join(job_ids)}")
     logs = list((root / "logs" / "slurm").rglob("*.log"))
     assert {p.stem for p in logs} >= set(job_ids), sorted(p.stem for p in logs)
-    shown = subprocess.run(["scontrol", "show", "job", job_ids[-1]], capture_output=True, text=True)
-    assert "JobState=COMPLETED" in shown.stdout, shown.stdout + shown.stderr
+    assert "JobState=COMPLETED" in (root / "last_job.txt").read_text(), (root / "last_job.txt").read_text()
 
 
 def test_the_slurm_run_equals_the_local_run(demo_run, tmp_path_factory):
-    """The outputs of the SLURM run (the previous test's) equal those of the local `--cores 2` run
-    of the same config, byte for byte, and a training from scratch in a SLURM job gives the local
-    training's metrics exactly."""
-    import json
-
-    root = built_elsewhere(tmp_path_factory, "slurm")
-    if root is None:
-        pytest.skip("the SLURM run is made by test_demo_jobs_run_through_sbatch_on_a_slurm_cluster; run it too")
+    """The outputs of the SLURM run (the previous test's, made here when it did not run) equal those
+    of the local `--cores 2` run of the same config, byte for byte, and a training from scratch in a
+    SLURM job gives the local training's metrics exactly."""
+    _needs_slurm()
+    root = built_once(tmp_path_factory, "slurm", _run_on_slurm)  # made by the previous test, or here
     for name in ("atac/peaks.bed", "atac/qc.tsv", "rna/qc.tsv", "multiome/pairing.tsv"):
         assert (root / "results" / name).read_bytes() == (demo_run / "results" / name).read_bytes(), name
-    ours, local = (json.loads((r / "results" / "surrogate" / "metrics.json").read_text()) for r in (root, demo_run))
-    for metrics in (ours, local):
-        for timing in ("train_seconds", "cis_seconds"):
-            metrics["training"].pop(timing)
-    assert ours == local
+    assert surrogate_metrics(root) == surrogate_metrics(demo_run)
     shard = [pd.read_csv(r / SLURM_TARGETS[1], sep="\t").drop(columns="seconds") for r in (root, demo_run)]
     pd.testing.assert_frame_equal(*shard)
